@@ -1,0 +1,73 @@
+// Settings are read and validated once, at start-up, into a typed object.
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export interface Config {
+  /** The app's own storage account: queues, tables, source log. */
+  storageConnectionString: string;
+  /** NCRONTAB, six fields. */
+  exportSchedule: string;
+  exportQueueName: string;
+  /** 32-byte AES-256-GCM key for SAS URLs at rest. */
+  sasEncryptionKey: Buffer;
+  maxRowsPerFile: number;
+  maxBytesPerFile: number;
+  /** Work an export invocation does before it hands the rest to a continuation message. */
+  timeBudgetMs: number;
+  /** How long an export holds its pair's lease; a crashed worker's lease expires after this. */
+  leaseMs: number;
+}
+
+const positiveInt = (setting: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${setting} must be a positive integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const NCRONTAB = /^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$/;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const storage = env.AzureWebJobsStorage;
+  if (!storage) throw new ConfigError('AzureWebJobsStorage', 'is not set: the connection string of the app\'s own storage account');
+  const exportSchedule = env.EXPORT_SCHEDULE || '0 */15 * * * *';
+  if (!NCRONTAB.test(exportSchedule)) {
+    throw new ConfigError('EXPORT_SCHEDULE', `must be a six-field NCRONTAB expression like "0 */15 * * * *", got "${exportSchedule}"`);
+  }
+  const keyText = env.SAS_ENCRYPTION_KEY;
+  if (!keyText) throw new ConfigError('SAS_ENCRYPTION_KEY', 'is not set: a base64-encoded 32-byte key that encrypts stored SAS URLs (generate one with `openssl rand -base64 32`)');
+  const key = Buffer.from(keyText, 'base64');
+  if (key.length !== 32 || key.toString('base64') !== keyText.trim()) {
+    throw new ConfigError('SAS_ENCRYPTION_KEY', 'must be exactly 32 bytes, base64-encoded');
+  }
+  const limits = z
+    .object({
+      EXPORT_MAX_ROWS_PER_FILE: positiveInt('EXPORT_MAX_ROWS_PER_FILE', 500_000),
+      EXPORT_MAX_BYTES_PER_FILE: positiveInt('EXPORT_MAX_BYTES_PER_FILE', 512 * 1024 * 1024),
+      EXPORT_TIME_BUDGET_SECONDS: positiveInt('EXPORT_TIME_BUDGET_SECONDS', 300),
+      EXPORT_LEASE_SECONDS: positiveInt('EXPORT_LEASE_SECONDS', 540),
+    })
+    .safeParse(env);
+  if (!limits.success) {
+    const issue = limits.error.issues[0];
+    throw new ConfigError(String(issue.path[0]), issue.message);
+  }
+  const l = limits.data;
+  return {
+    storageConnectionString: storage,
+    exportSchedule,
+    exportQueueName: env.EXPORT_QUEUE_NAME || 'export-jobs',
+    sasEncryptionKey: key,
+    maxRowsPerFile: l.EXPORT_MAX_ROWS_PER_FILE,
+    maxBytesPerFile: l.EXPORT_MAX_BYTES_PER_FILE,
+    timeBudgetMs: l.EXPORT_TIME_BUDGET_SECONDS * 1000,
+    leaseMs: l.EXPORT_LEASE_SECONDS * 1000,
+  };
+}

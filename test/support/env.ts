@@ -1,0 +1,25 @@
+// Test wiring: the app's services on the test Azurite, isolated by a fresh export queue and workspace ids.
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../../src/lib/config.js';
+import { appStorage, type AppStorage } from '../../src/lib/storage.js';
+
+export const TEST_KEY = Buffer.alloc(32, 7).toString('base64');
+
+let nextWorkspace = Math.floor(Math.random() * 1_000_000) * 1000 + 1;
+/** A workspace id no other test uses. */
+export const freshWorkspace = () => nextWorkspace++;
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    AzureWebJobsStorage: inject('storageConnectionString'),
+    SAS_ENCRYPTION_KEY: TEST_KEY,
+    EXPORT_QUEUE_NAME: `jobs${Math.random().toString(36).slice(2, 10)}`,
+    ...overrides,
+  });
+}
+
+export async function testStorage(config: Config): Promise<AppStorage> {
+  const storage = appStorage(config.storageConnectionString, config.exportQueueName);
+  await storage.ready();
+  return storage;
+}
