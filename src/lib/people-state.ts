@@ -202,9 +202,10 @@ export class PeopleState {
     }
   }
 
-  /** Every person of the workspace, in key order (for initial People/Attributes syncs). */
-  async *scan(workspaceId: number): AsyncGenerator<PersonState> {
-    for await (const e of this.table.listEntities({ queryOptions: { filter: `PartitionKey eq '${workspaceId}'` } })) {
+  /** People of the workspace with a key after `afterKey` (encoded), in key order (initial People/Attributes syncs). */
+  async *scan(workspaceId: number, afterKey = ''): AsyncGenerator<PersonState> {
+    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${afterKey.replace(/'/g, "''")}'`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter } })) {
       yield fromEntity(e as Record<string, unknown>);
     }
   }

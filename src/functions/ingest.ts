@@ -1,0 +1,21 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getServices } from '../lib/services.js';
+import { errorResponse, jsonBody } from '../lib/http.js';
+import { parseFileTypeToken } from '../lib/ingest.js';
+import { parseWorkspaceId } from '../lib/routes.js';
+
+/** POST /api/workspaces/{workspaceId}/ingest/{fileType}: the platform's writes (SPEC section 6). */
+export async function ingest(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const workspaceId = parseWorkspaceId(request.params.workspaceId);
+    const fileType = parseFileTypeToken(request.params.fileType);
+    const body = await jsonBody(request);
+    const services = await getServices();
+    const result = await services.ingest.ingest(workspaceId, fileType, body);
+    return { status: 202, jsonBody: result };
+  } catch (e) {
+    return errorResponse(e, (m) => context.error(m));
+  }
+}
+
+app.http('ingest', { route: 'workspaces/{workspaceId}/ingest/{fileType}', methods: ['POST'], authLevel: 'function', handler: ingest });

@@ -1,0 +1,70 @@
+// A customer container on the test Azurite, its SAS URL, and reading exported files back with DuckDB.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { inject } from 'vitest';
+import {
+  BlobServiceClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+  type ContainerClient,
+} from '@azure/storage-blob';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DEV_ACCOUNT, DEV_KEY } from '../../src/local/azurite.js';
+
+export interface CustomerContainer {
+  client: ContainerClient;
+  sasUrl: string;
+  /** Blob names in listing order. */
+  list(prefix?: string): Promise<string[]>;
+  /** Downloads blobs to a temp folder; returns local paths in the same order. */
+  download(names: string[]): Promise<string[]>;
+}
+
+let counter = 0;
+
+export async function customerContainer(permissions = 'racwl', expiresInMs = 3600_000): Promise<CustomerContainer> {
+  const service = BlobServiceClient.fromConnectionString(inject('storageConnectionString'));
+  const client = service.getContainerClient(`customer-${process.pid}-${Date.now()}-${counter++}`);
+  await client.create();
+  const sas = generateBlobSASQueryParameters(
+    { containerName: client.containerName, permissions: ContainerSASPermissions.parse(permissions), expiresOn: new Date(Date.now() + expiresInMs) },
+    new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+  ).toString();
+  const dir = mkdtempSync(path.join(tmpdir(), 'export-'));
+  return {
+    client,
+    sasUrl: `${client.url}?${sas}`,
+    async list(prefix) {
+      const names: string[] = [];
+      for await (const b of client.listBlobsFlat({ prefix })) names.push(b.name);
+      return names;
+    },
+    async download(names) {
+      return Promise.all(
+        names.map(async (n) => {
+          const local = path.join(dir, n.replace(/\//g, '__'));
+          writeFileSync(local, await client.getBlockBlobClient(n).downloadToBuffer());
+          return local;
+        }),
+      );
+    },
+  };
+}
+
+/** Runs SQL in a fresh in-memory DuckDB; rows as objects. */
+export async function duck(sql: string): Promise<Record<string, unknown>[]> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const reader = await connection.runAndReadAll(sql);
+    return reader.getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+export const sqlList = (paths: string[]) => `[${paths.map((p) => `'${p.replace(/'/g, "''")}'`).join(', ')}]`;
+export { writeFileSync };
