@@ -147,7 +147,7 @@ class BlockWriter extends ByteWriter {
 // ---------------------------------------------------------------------------------------------
 // Column buffers: one per column, holding the current row group's values.
 
-type Bufferable = BigInt64Array | (bigint | null)[] | (string | null)[] | (boolean | null)[];
+type Bufferable = BigInt64Array | (bigint | null)[] | (string | null)[] | (Uint8Array | null)[] | (boolean | null)[];
 
 interface ColumnBuffer {
   readonly column: Column;
@@ -165,10 +165,13 @@ function requiredNull(column: Column, rowIndex: number): never {
   throw new Error(`parquet: required column ${column.name} is null in row ${rowIndex}`);
 }
 
-function toInt64(column: Column, value: unknown, rowIndex: number): bigint {
+type Convert = (column: Column, value: unknown, rowIndex: number) => number | bigint;
+
+/** INTEGER: a safe-integer number or an INT64-range bigint (returned as given). */
+function checkInt64(column: Column, value: unknown, rowIndex: number): number | bigint {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) fail(column, rowIndex, `expects a safe integer, got ${value}`);
-    return BigInt(value);
+    return value;
   }
   if (typeof value === 'bigint') {
     if (BigInt.asIntN(64, value) !== value) fail(column, rowIndex, `value ${value} is out of INT64 range`);
@@ -177,15 +180,16 @@ function toInt64(column: Column, value: unknown, rowIndex: number): bigint {
   return fail(column, rowIndex, `expects an integer (number or bigint), got ${typeof value}`);
 }
 
-function toMillis(column: Column, value: unknown, rowIndex: number): bigint {
+/** TIMESTAMP: epoch milliseconds as a safe-integer number (also a Date or an INT64 bigint). */
+function checkMillis(column: Column, value: unknown, rowIndex: number): number | bigint {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) fail(column, rowIndex, `expects epoch milliseconds (an integer), got ${value}`);
-    return BigInt(value);
+    return value;
   }
   if (value instanceof Date) {
     const ms = value.getTime();
     if (Number.isNaN(ms)) fail(column, rowIndex, 'got an invalid Date');
-    return BigInt(ms);
+    return ms;
   }
   if (typeof value === 'bigint') {
     if (BigInt.asIntN(64, value) !== value) fail(column, rowIndex, `value ${value} is out of INT64 range`);
@@ -194,19 +198,21 @@ function toMillis(column: Column, value: unknown, rowIndex: number): bigint {
   return fail(column, rowIndex, `expects epoch milliseconds (number), got ${typeof value}`);
 }
 
+/** Required INT64: raw 64-bit slots, no object per value while the group is buffered. */
 class RequiredInt64Buffer implements ColumnBuffer {
   private values: BigInt64Array;
   constructor(
     readonly column: Column,
     private capacity: number,
-    private readonly convert: (column: Column, value: unknown, rowIndex: number) => bigint,
+    private readonly convert: Convert,
   ) {
     this.values = new BigInt64Array(capacity);
   }
   push(value: unknown, rowIndex: number, n: number): number {
     if (value === null || value === undefined) requiredNull(this.column, rowIndex);
+    const v = this.convert(this.column, value, rowIndex);
     if (n >= this.capacity) this.grow();
-    this.values[n] = this.convert(this.column, value, rowIndex);
+    this.values[n] = typeof v === 'bigint' ? v : BigInt(v);
     return 8;
   }
   private grow(): void {
@@ -222,11 +228,15 @@ class RequiredInt64Buffer implements ColumnBuffer {
   }
 }
 
+/**
+ * Optional INT64: numbers (small ones are unboxed) and nulls while buffered; converted to bigints
+ * only at encode time, so the BigInts are short-lived instead of surviving the whole group.
+ */
 class OptionalInt64Buffer implements ColumnBuffer {
-  private values: (bigint | null)[] = [];
+  private values: (number | bigint | null)[] = [];
   constructor(
     readonly column: Column,
-    private readonly convert: (column: Column, value: unknown, rowIndex: number) => bigint,
+    private readonly convert: Convert,
   ) {}
   push(value: unknown, rowIndex: number): number {
     if (value === null || value === undefined) {
@@ -237,12 +247,23 @@ class OptionalInt64Buffer implements ColumnBuffer {
     return 8;
   }
   take(): (bigint | null)[] {
-    const out = this.values;
+    const values = this.values;
     this.values = [];
+    const out = new Array<bigint | null>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      out[i] = v === null ? null : typeof v === 'bigint' ? v : BigInt(v);
+    }
     return out;
   }
 }
 
+/**
+ * Strings are buffered as JS strings. At encode time a column that looks high-cardinality is
+ * handed over as UTF-8 bytes (Buffer.from is ~10x faster than the TextEncoder hyparquet-writer uses
+ * per value); a low-cardinality one stays strings so the dictionary is built on string keys and
+ * only distinct values get encoded.
+ */
 class StringBuffer implements ColumnBuffer {
   private values: (string | null)[] = [];
   constructor(readonly column: Column) {}
@@ -256,11 +277,37 @@ class StringBuffer implements ColumnBuffer {
     this.values.push(value);
     return value.length + 4;
   }
-  take(): (string | null)[] {
+  take(): (string | null)[] | (Uint8Array | null)[] {
     const out = this.values;
     this.values = [];
-    return out;
+    return looksLowCardinality(out) ? out : toUtf8(out);
   }
+}
+
+const SAMPLE = 512;
+
+/** Whether at most half of a sample spread over the values is distinct (dictionary candidate). */
+function looksLowCardinality(values: (string | null)[]): boolean {
+  const n = values.length;
+  const step = n <= SAMPLE ? 1 : n / SAMPLE;
+  const seen = new Set<string>();
+  let count = 0;
+  for (let f = 0; f < n; f += step) {
+    const v = values[Math.floor(f)];
+    if (v === null) continue;
+    count++;
+    seen.add(v);
+  }
+  return count > 0 && seen.size * 2 <= count;
+}
+
+function toUtf8(values: (string | null)[]): (Uint8Array | null)[] {
+  const out = new Array<Uint8Array | null>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = v === null ? null : Buffer.from(v, 'utf8');
+  }
+  return out;
 }
 
 class BooleanBuffer implements ColumnBuffer {
@@ -287,12 +334,12 @@ function columnBuffer(column: Column, capacity: number): ColumnBuffer {
   switch (column.type) {
     case 'INTEGER':
       return column.required
-        ? new RequiredInt64Buffer(column, capacity, toInt64)
-        : new OptionalInt64Buffer(column, toInt64);
+        ? new RequiredInt64Buffer(column, capacity, checkInt64)
+        : new OptionalInt64Buffer(column, checkInt64);
     case 'TIMESTAMP':
       return column.required
-        ? new RequiredInt64Buffer(column, capacity, toMillis)
-        : new OptionalInt64Buffer(column, toMillis);
+        ? new RequiredInt64Buffer(column, capacity, checkMillis)
+        : new OptionalInt64Buffer(column, checkMillis);
     case 'STRING':
       return new StringBuffer(column);
     case 'BOOLEAN':
