@@ -16,6 +16,9 @@ import { DEV_ACCOUNT, DEV_KEY } from '../../src/local/azurite.js';
 export interface CustomerContainer {
   client: ContainerClient;
   sasUrl: string;
+  /** A SAS bound to a stored access policy `id` (created with racwl); revoke it with `revokePolicies()`. */
+  policySas(id: string): Promise<string>;
+  revokePolicies(): Promise<void>;
   /** Blob names in listing order. */
   list(prefix?: string): Promise<string[]>;
   /** Downloads blobs to a temp folder; returns local paths in the same order. */
@@ -33,9 +36,17 @@ export async function customerContainer(permissions = 'racwl', expiresInMs = 360
     new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
   ).toString();
   const dir = mkdtempSync(path.join(tmpdir(), 'export-'));
+  const credential = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY);
   return {
     client,
     sasUrl: `${client.url}?${sas}`,
+    async policySas(id) {
+      await client.setAccessPolicy(undefined, [{ id, accessPolicy: { permissions: 'racwl', expiresOn: new Date(Date.now() + expiresInMs), startsOn: new Date(Date.now() - 60_000) } }]);
+      return `${client.url}?${generateBlobSASQueryParameters({ containerName: client.containerName, identifier: id }, credential).toString()}`;
+    },
+    async revokePolicies() {
+      await client.setAccessPolicy(undefined, []);
+    },
     async list(prefix) {
       const names: string[] = [];
       for await (const b of client.listBlobsFlat({ prefix })) names.push(b.name);
