@@ -116,7 +116,7 @@ export class PeopleState {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(32, queue.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
     return out;
   }
 
@@ -126,32 +126,36 @@ export class PeopleState {
    */
   async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
     const ids = [...changes.keys()];
-    for (let i = 0; i < ids.length; i += 100) {
-      const batch = ids.slice(i, i + 100);
-      let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
-      for (let attempt = 0; ; attempt++) {
-        const tx = new TableTransaction();
-        for (const id of batch) {
-          const before = states.get(id)!;
-          const s: PersonState = { ...before, attrs: { ...before.attrs } };
-          const c = changes.get(id)!;
-          let changed = false;
-          for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
-          for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
-          if (!changed) continue;
-          const entity = toEntity(workspaceId, s);
-          if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
-          else tx.createEntity(entity);
-        }
-        if (tx.actions.length === 0) break;
-        try {
-          await this.table.submitTransaction(tx.actions);
-          break;
-        } catch (e) {
-          if (!isConflict(e)) throw e;
-          await backoff(attempt);
-          states = await this.get(workspaceId, batch);
-        }
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += 100) batches.push(ids.slice(i, i + 100));
+    // Batches touch different people, so they commit in parallel (each is one entity-group transaction).
+    await pool(batches, 8, (batch) => this.applyBatch(workspaceId, batch, changes, known));
+  }
+
+  private async applyBatch(workspaceId: number, batch: string[], changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
+    let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
+    for (let attempt = 0; ; attempt++) {
+      const tx = new TableTransaction();
+      for (const id of batch) {
+        const before = states.get(id)!;
+        const s: PersonState = { ...before, attrs: { ...before.attrs } };
+        const c = changes.get(id)!;
+        let changed = false;
+        for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
+        for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
+        if (!changed) continue;
+        const entity = toEntity(workspaceId, s);
+        if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
+        else tx.createEntity(entity);
+      }
+      if (tx.actions.length === 0) return;
+      try {
+        await this.table.submitTransaction(tx.actions);
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        await backoff(attempt);
+        states = await this.get(workspaceId, batch);
       }
     }
   }
@@ -219,4 +223,13 @@ export class PeopleState {
     }
     return out;
   }
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

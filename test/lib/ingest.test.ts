@@ -12,7 +12,7 @@ beforeAll(async () => {
 
 async function log(ws: number, fileType: 'people' | 'attributes' | 'deliveries') {
   const head = await services.source.head(ws, fileType);
-  const out = [];
+  const out: ({ seq: number } & Record<string, unknown>)[] = [];
   for await (const r of services.source.read(ws, fileType, 0, head.seq)) out.push({ seq: r.seq, ...r.record });
   return out;
 }

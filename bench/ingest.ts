@@ -1,0 +1,49 @@
+// Ingest throughput: one client posting batches of 1,000 deliveries to the HTTP route of the local
+// host, against Azurite (in memory). Run: npx tsx bench/ingest.ts [records] [fileType]
+import { fileURLToPath } from 'node:url';
+import { startAzurite } from '../src/local/azurite.js';
+import { startHost } from '../src/local/host.js';
+
+export interface IngestBenchResult {
+  fileType: string;
+  records: number;
+  seconds: number;
+  recordsPerSecond: number;
+}
+
+export async function benchIngest(total = 50_000, fileType: 'deliveries' | 'people' = 'deliveries', batch = 1000): Promise<IngestBenchResult> {
+  const azurite = await startAzurite();
+  Object.assign(process.env, {
+    AzureWebJobsStorage: azurite.connectionString,
+    SAS_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+    EXPORT_SCHEDULE: '0 0 0 1 1 *',
+  });
+  const host = await startHost({ entry: fileURLToPath(new URL('../src/index.js', import.meta.url)), port: 0, log: () => undefined, timers: false, queues: false });
+  try {
+    const ws = 1;
+    const make = (i: number) =>
+      fileType === 'people'
+        ? { internal_customer_id: `p${i}`, customer_id: `c${i}`, email_addr: `p${i}@example.com`, attributes: { plan: i % 3 ? 'free' : 'pro' } }
+        : { delivery_id: `d${i}`, internal_customer_id: `p${i % 5000}`, delivery_type: 'email', campaign_id: i % 50, action_id: i % 500, created_at: new Date(1_700_000_000_000 + i * 1000).toISOString() };
+    // Warm-up (first request creates tables).
+    await fetch(`${host.url}/api/workspaces/${ws}/ingest/${fileType}`, { method: 'POST', body: JSON.stringify([make(-1)]) });
+    const bodies = [];
+    for (let i = 0; i < total; i += batch) bodies.push(JSON.stringify(Array.from({ length: Math.min(batch, total - i) }, (_, j) => make(i + j))));
+    const t0 = performance.now();
+    for (const body of bodies) {
+      const r = await fetch(`${host.url}/api/workspaces/${ws}/ingest/${fileType}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${await r.text()}`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { fileType, records: total, seconds, recordsPerSecond: total / seconds };
+  } finally {
+    await host.stop();
+    await azurite.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const total = Number(process.argv[2] ?? 50_000);
+  const fileType = (process.argv[3] ?? 'deliveries') as 'deliveries' | 'people';
+  benchIngest(total, fileType).then((r) => console.log(JSON.stringify(r)));
+}
