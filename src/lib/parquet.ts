@@ -41,6 +41,8 @@ export interface ParquetFileResult {
   /** Size of the whole file in bytes (= sum of the staged blocks). */
   bytes: number;
   rowGroups: number;
+  /** Blocks handed to the sink. */
+  blocks: number;
 }
 
 export const DEFAULT_ROW_GROUP_ROWS = 50_000;
@@ -97,7 +99,6 @@ export function parquetSchema(columns: readonly Column[]): SchemaElement[] {
 
 class BlockWriter extends ByteWriter {
   private chain: Promise<void> = Promise.resolve();
-  private failure: unknown;
   blocks = 0;
 
   constructor(
@@ -121,10 +122,8 @@ class BlockWriter extends ByteWriter {
     this.blocks++;
     const sink = this.sink;
     this.chain = this.chain.then(() => sink.stageBlock(block));
-    // Mark as handled; the failure is rethrown from flush()/finish().
-    this.chain.catch((err: unknown) => {
-      this.failure ??= err;
-    });
+    // Mark as handled: the failure reaches the caller through flush()/finish(), which return the chain.
+    this.chain.catch(() => {});
   }
 
   /** After each row group: stage full blocks, wait for the sink. */
@@ -137,10 +136,6 @@ class BlockWriter extends ByteWriter {
   override finish(): Promise<void> {
     this.cut();
     return this.chain;
-  }
-
-  get failed(): unknown {
-    return this.failure;
   }
 }
 
@@ -155,6 +150,8 @@ interface ColumnBuffer {
   push(value: unknown, rowIndex: number, n: number): number;
   /** The group's values, for ColumnSource.data; then starts a new group. */
   take(n: number): Bufferable;
+  /** Drops values pushed after the first `n` of the group (a row that was rejected half-way). */
+  truncate(n: number): void;
 }
 
 function fail(column: Column, rowIndex: number, what: string): never {
@@ -226,6 +223,9 @@ class RequiredInt64Buffer implements ColumnBuffer {
     this.values = new BigInt64Array(this.capacity);
     return out;
   }
+  truncate(): void {
+    // slots past the group's row count are simply overwritten
+  }
 }
 
 /**
@@ -256,6 +256,9 @@ class OptionalInt64Buffer implements ColumnBuffer {
     }
     return out;
   }
+  truncate(n: number): void {
+    this.values.length = n;
+  }
 }
 
 /**
@@ -281,6 +284,9 @@ class StringBuffer implements ColumnBuffer {
     const out = this.values;
     this.values = [];
     return looksLowCardinality(out) ? out : toUtf8(out);
+  }
+  truncate(n: number): void {
+    this.values.length = n;
   }
 }
 
@@ -328,6 +334,9 @@ class BooleanBuffer implements ColumnBuffer {
     this.values = [];
     return out;
   }
+  truncate(n: number): void {
+    this.values.length = n;
+  }
 }
 
 function columnBuffer(column: Column, capacity: number): ColumnBuffer {
@@ -362,7 +371,13 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
  *
  * `write()` returns a Promise when it encoded a row group (await it: that is the back-pressure from
  * the sink), otherwise nothing. `finish()` encodes the last group and the footer and stages the
- * remaining bytes. A writer whose sink failed, or that was given an invalid row, must be discarded.
+ * remaining bytes. A row with an invalid value (e.g. null in a required column) throws
+ * synchronously and is not written; the writer stays usable. A sink failure is final: every later
+ * call throws, and the blob's staged blocks must be abandoned (never committed).
+ *
+ * Memory: the buffered group's column arrays (≤ rowGroupRows rows / ~rowGroupBytes), and while a
+ * group is encoded its encoded bytes, cut into blocks that wait for the sink one at a time; the
+ * next group is not encoded before the sink took the previous blocks (if write() is awaited).
  */
 export class ParquetFileWriter {
   private readonly buffers: ColumnBuffer[];
@@ -380,6 +395,7 @@ export class ParquetFileWriter {
   private rowGroups = 0;
   private pending: Promise<void> | undefined;
   private state: 'open' | 'finished' | 'failed' = 'open';
+  private failure: unknown;
 
   constructor(opts: ParquetFileOptions) {
     this.schema = parquetSchema(opts.columns);
@@ -415,19 +431,20 @@ export class ParquetFileWriter {
   }
 
   write(row: Row): Promise<void> | void {
-    if (this.state !== 'open') throw new Error(`parquet: write() on a ${this.state} writer`);
+    if (this.state !== 'open') this.throwState('write');
     const n = this.groupRows;
     const rowIndex = this.totalRows;
     const buffers = this.buffers;
     const names = this.names;
     let bytes = 0;
+    let i = 0;
     try {
-      for (let i = 0; i < buffers.length; i++) {
+      for (; i < buffers.length; i++) {
         bytes += buffers[i].push(row[names[i]], rowIndex, n);
       }
     } catch (err) {
-      // Columns before the failing one already took the value: the group is inconsistent.
-      this.state = 'failed';
+      // Rejected row: undo the columns that already took a value; the writer stays usable.
+      for (let j = 0; j < i; j++) buffers[j].truncate(n);
       throw err;
     }
     this.groupRows = n + 1;
@@ -458,29 +475,45 @@ export class ParquetFileWriter {
         if (this.pending === p) this.pending = undefined;
       },
       (err: unknown) => {
-        this.state = 'failed';
+        this.fail(err);
         throw err;
       },
     );
+    // A caller that does not await write() learns of a sink failure from the next write()/finish().
+    p.catch(() => {});
     this.pending = p;
     return p;
   }
 
+  private fail(err: unknown): void {
+    this.state = 'failed';
+    this.failure ??= err;
+  }
+
+  private throwState(op: string): never {
+    if (this.state === 'failed') {
+      const cause = this.failure instanceof Error ? this.failure.message : String(this.failure);
+      throw new Error(`parquet: ${op}() on a failed writer (${cause})`, { cause: this.failure });
+    }
+    throw new Error(`parquet: ${op}() on a ${this.state} writer`);
+  }
+
   async finish(): Promise<ParquetFileResult> {
-    if (this.state !== 'open') throw new Error(`parquet: finish() on a ${this.state} writer`);
+    if (this.state !== 'open') this.throwState('finish');
     if (this.totalRows === 0) {
-      this.state = 'failed';
-      throw new Error('parquet: refusing to write an empty file (0 rows)');
+      const err = new Error('parquet: refusing to write an empty file (0 rows)');
+      this.fail(err);
+      throw err;
     }
     try {
       if (this.groupRows > 0) await this.flushGroup();
       else if (this.pending) await this.pending;
       await this.pw.finish();
     } catch (err) {
-      this.state = 'failed';
+      this.fail(err);
       throw err;
     }
     this.state = 'finished';
-    return { rows: this.totalRows, bytes: this.out.offset, rowGroups: this.rowGroups };
+    return { rows: this.totalRows, bytes: this.out.offset, rowGroups: this.rowGroups, blocks: this.out.blocks };
   }
 }

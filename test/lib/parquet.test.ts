@@ -9,6 +9,7 @@ import {
   parquetSchema,
   type BlockSink,
   type ParquetFileOptions,
+  type ParquetFileResult,
   type Row,
 } from '../../src/lib/parquet.js';
 import { FILE_TYPES, V1_FILE_TYPES, columnsFor, type Column, type FileType, type SchemaVersion } from '../../src/lib/schemas.js';
@@ -43,7 +44,7 @@ class MemorySink implements BlockSink {
 interface Written {
   path: string;
   sink: MemorySink;
-  result: { rows: number; bytes: number; rowGroups: number };
+  result: ParquetFileResult;
 }
 
 async function writeRows(
@@ -134,7 +135,7 @@ describe('ParquetFileWriter: every file type', () => {
     const columns = columnsFor(fileType, version);
     const rows = sampleRows(columns, 12);
     const { path, sink, result } = await writeRows(columns, rows);
-    expect(result).toEqual({ rows: 12, bytes: sink.bytes().length, rowGroups: 1 });
+    expect(result).toEqual({ rows: 12, bytes: sink.bytes().length, rowGroups: 1, blocks: 1 });
 
     // names, order and DuckDB types
     const described = await query(`DESCRIBE SELECT * FROM read_parquet('${path}')`);
@@ -202,6 +203,7 @@ describe('ParquetFileWriter: streaming', () => {
     // every block but the last is at least blockBytes; together they are the file
     for (const b of sink.blocks.slice(0, -1)) expect(b.length).toBeGreaterThanOrEqual(4096);
     expect(sink.blocks.reduce((n, b) => n + b.length, 0)).toBe(result.bytes);
+    expect(result.blocks).toBe(sink.blocks.length);
 
     const path = join(dir, `f${fileNo++}.parquet`);
     writeFileSync(path, sink.bytes());
@@ -261,7 +263,20 @@ describe('ParquetFileWriter: streaming', () => {
       await writer.finish();
     };
     await expect(attempt()).rejects.toThrow('403 AuthorizationPermissionMismatch');
-    expect(() => writer.write(sampleRows(columns, 1)[0])).toThrow(/failed writer/);
+    expect(() => writer.write(sampleRows(columns, 1)[0])).toThrow(
+      /^parquet: write\(\) on a failed writer \(403 AuthorizationPermissionMismatch\)$/,
+    );
+    await expect(writer.finish()).rejects.toThrow(/failed writer/);
+  });
+
+  it('reports a sink failure even when write() is not awaited', async () => {
+    const sink: BlockSink = {
+      stageBlock: () => new Promise((_, reject) => setTimeout(() => reject(new Error('boom')), 1)),
+    };
+    const writer = new ParquetFileWriter({ columns, sink, rowGroupRows: 10, blockBytes: 64 });
+    for (const row of sampleRows(columns, 10)) void writer.write(row); // fire and forget
+    await new Promise((r) => setTimeout(r, 20)); // no unhandled rejection meanwhile
+    expect(() => writer.write(sampleRows(columns, 1)[0])).toThrow(/failed writer \(boom\)/);
   });
 
   it('tracks rows and approxBytes as rows are written', async () => {
@@ -322,15 +337,26 @@ describe('ParquetFileWriter: values', () => {
     ]);
   });
 
-  it('rejects a null in a required column with the column and row', async () => {
+  it('rejects a null in a required column with the column and row, and stays usable', async () => {
     const columns = columnsFor('deliveries', 'v4');
-    const writer = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink });
     const rows = sampleRows(columns, 3);
     await writer.write(rows[0]);
     await writer.write(rows[1]);
     expect(() => writer.write({ ...rows[2], delivery_type: null })).toThrow(
       /^parquet: required column delivery_type is null in row 2$/,
     );
+    expect(writer.rows).toBe(2);
+    // the rejected row left nothing behind in the columns before delivery_type
+    await writer.write(rows[2]);
+    await writer.finish();
+    const path = join(dir, `f${fileNo++}.parquet`);
+    writeFileSync(path, sink.bytes());
+    expect(await readBack(path, columns)).toEqual(
+      rows.map((r) => Object.fromEntries(columns.map((c) => [c.name, expected(c, r[c.name])]))),
+    );
+
     const w2 = new ParquetFileWriter({ columns, sink: new MemorySink() });
     const { seq_num: _omitted, ...missing } = rows[0];
     expect(() => w2.write(missing)).toThrow(/^parquet: required column seq_num is null in row 0$/);
