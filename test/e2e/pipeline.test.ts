@@ -214,6 +214,25 @@ describe('export pipeline end to end', () => {
   });
 });
 
+describe('export queue', () => {
+  it('moves a malformed message to the poison queue after maxDequeueCount, and keeps working', async () => {
+    const { QueueClient } = await import('@azure/storage-queue');
+    const queueName = process.env.EXPORT_QUEUE_NAME!;
+    const queue = new QueueClient(inject('storageConnectionString'), queueName);
+    const poison = new QueueClient(inject('storageConnectionString'), `${queueName}-poison`);
+    await poison.clearMessages().catch(() => undefined);
+    await queue.sendMessage(Buffer.from(JSON.stringify({ workspaceId: 'x', fileType: 'nope' })).toString('base64'));
+    await queue.sendMessage('%%% not base64 json %%%');
+    await host.whenIdle({ timeoutMs: 30_000 });
+    const peeked = await poison.peekMessages({ numberOfMessages: 10 });
+    const texts = peeked.peekedMessageItems.map((m) => m.messageText).sort();
+    expect(texts).toHaveLength(2);
+    expect(texts).toContain(Buffer.from(JSON.stringify({ workspaceId: 'x', fileType: 'nope' })).toString('base64'));
+    // A valid request right after still works.
+    expect((await post(`/workspaces/${ws}/ingest/events`, [{ event_id: 'after-poison', name: 'x', type: 'event', timestamp: iso(NOW) }])).status).toBe(202);
+  });
+});
+
 async function parquetNames(): Promise<string[]> {
   return (await container.list('warehouse/')).filter((n) => n.endsWith('.parquet'));
 }
