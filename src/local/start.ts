@@ -80,7 +80,8 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-const say = (text: string) => process.stdout.write(text + '\n');
+const sayOut = (text: string) => void process.stdout.write(text + '\n');
+const say = sayOut;
 
 async function startLocalAzurite(connectionString: string): Promise<Azurite | undefined> {
   const cs = parseConnectionString(connectionString);
@@ -135,7 +136,7 @@ async function api(host: Host, method: string, route: string, body: unknown): Pr
 const EXAMPLE_QUERY = 'select metric, count(*) as n from metrics group by metric order by n desc';
 
 /** Seeds the demo workspace, connects it to the `demo-export` container and runs one sync. */
-export async function runDemo(host: Host, connectionString: string): Promise<void> {
+export async function runDemo(host: Host, connectionString: string, say: (text: string) => void = sayOut): Promise<void> {
   const started = Date.now();
   say(`\nDemo: seeding workspace ${DEMO_WORKSPACE_ID} through the ingest API ...`);
   const ingested = await ingestDemoData(`${host.url}/api`, DEMO_WORKSPACE_ID, generateDemoData());
@@ -206,8 +207,11 @@ async function main(): Promise<void> {
   let azurite: Azurite | undefined;
   let host: Host | undefined;
   let stopping: Promise<void> | undefined;
+  let firstSignalAt = 0;
   const shutdown = (code: number) => {
     if (stopping) {
+      // One Ctrl-C often arrives twice (terminal process group + npm forwarding it): only a later one forces.
+      if (Date.now() - firstSignalAt < 2000) return;
       say('Forcing exit.');
       if (azurite) {
         try {
@@ -218,6 +222,7 @@ async function main(): Promise<void> {
       }
       process.exit(code || 1);
     }
+    firstSignalAt = Date.now();
     stopping = (async () => {
       say('\nStopping the host and Azurite ...');
       await host?.stop().catch((e: Error) => say(`host stop failed: ${e.message}`));

@@ -103,7 +103,7 @@ describe('local Functions host', () => {
     expect(res.status).toBe(500);
     const text = await res.text();
     expect(text).not.toContain('secret');
-    expect(JSON.parse(text)).toMatchObject({ code: 'internal_error' });
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'internal_error' } });
     expect(logs.some((l) => l.function === 'boom' && l.level === 'error' && l.message.includes('secret detail'))).toBe(true);
   });
 
@@ -191,6 +191,39 @@ describe('local Functions host start-up errors', () => {
       );
     } finally {
       await first.stop();
+    }
+  });
+});
+
+describe('npm start demo orchestration (against a stand-in app with the real routes and function names)', () => {
+  it('seeds the workspace, connects the demo container, syncs and lists parquet files that DuckDB can query', async () => {
+    const connectionString = inject('storageConnectionString');
+    // The stand-in app reads process.env like the real one (start.ts copies settings there).
+    process.env.AzureWebJobsStorage = connectionString;
+    const { runDemo } = await import('../../src/local/start.js');
+    const { listExport, queryDemoExport } = await import('../../src/local/query.js');
+    const exportApp = fileURLToPath(new URL('./fixtures/export-app.ts', import.meta.url));
+    const host = await startHost({
+      entry: exportApp,
+      port: 0,
+      settings: { AzureWebJobsStorage: connectionString, EXPORT_SCHEDULE: '0 0 0 1 1 *' },
+      hostJson: { extensions: { queues: { maxPollingInterval: '00:00:00.100' } } },
+      log: () => {},
+    });
+    try {
+      const said: string[] = [];
+      await runDemo(host, connectionString, (t) => said.push(t));
+      const files = await listExport(connectionString);
+      expect(files.map((f) => f.name.replace(/_v4_1_\d+\.parquet$/, '')).sort()).toEqual(
+        ['attributes', 'deliveries', 'delivery_contents', 'events', 'metrics', 'outputs', 'people', 'subjects'].map((n) => `exports/${n}`),
+      );
+      expect(files.find((f) => f.name.includes('people_'))!.rows).toBe(300);
+      expect(said.join('\n')).toContain('node dist/src/local/query.js');
+      const r = await queryDemoExport(connectionString, 'select count(*) as n from people');
+      expect(r.views).toContain('content');
+      expect(Number(r.rows[0][0])).toBe(300);
+    } finally {
+      await host.stop();
     }
   });
 });
