@@ -1,19 +1,40 @@
+// Integration management routes (SPEC section 6). Each handler: parse, call src/lib/admin.ts, answer.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
 import { errorResponse, jsonBody } from '../lib/http.js';
 import { parseWorkspaceId } from '../lib/routes.js';
+import { Admin, type AdminAnswer } from '../lib/admin.js';
 
-/** PUT /api/workspaces/{workspaceId}/integration: create or replace the integration (validated, probed, SAS encrypted). */
-export async function putIntegration(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const workspaceId = parseWorkspaceId(request.params.workspaceId);
-    const body = await jsonBody(request);
-    const services = await getServices();
-    const integration = await services.integrations.put(workspaceId, body);
-    return { status: 200, jsonBody: integration };
-  } catch (e) {
-    return errorResponse(e, (m) => context.error(m));
-  }
+type Action = (admin: Admin, workspaceId: number, request: HttpRequest) => Promise<AdminAnswer>;
+
+function route(action: Action) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const workspaceId = parseWorkspaceId(request.params.workspaceId);
+      const { status, body } = await action(new Admin(await getServices()), workspaceId, request);
+      return { status, jsonBody: body };
+    } catch (e) {
+      return errorResponse(e, (m) => context.error(m));
+    }
+  };
 }
 
-app.http('putIntegration', { route: 'workspaces/{workspaceId}/integration', methods: ['PUT'], authLevel: 'function', handler: putIntegration });
+export const putIntegration = route(async (admin, ws, req) => admin.put(ws, await jsonBody(req)));
+export const getIntegration = route((admin, ws) => admin.status(ws));
+export const deleteIntegration = route((admin, ws) => admin.delete(ws));
+export const validateIntegration = route(async (admin, _ws, req) => admin.validate(await jsonBody(req)));
+export const enableIntegration = route((admin, ws) => admin.enable(ws));
+export const disableIntegration = route((admin, ws) => admin.disable(ws));
+export const setIntegrationFile = route(async (admin, ws, req) => admin.setFile(ws, req.params.fileType, await jsonBody(req)));
+export const upgradeIntegration = route(async (admin, ws, req) => admin.upgrade(ws, await jsonBody(req)));
+
+const base = 'workspaces/{workspaceId}/integration';
+const opts = { authLevel: 'function' as const };
+app.http('putIntegration', { ...opts, route: base, methods: ['PUT'], handler: putIntegration });
+app.http('getIntegration', { ...opts, route: base, methods: ['GET'], handler: getIntegration });
+app.http('deleteIntegration', { ...opts, route: base, methods: ['DELETE'], handler: deleteIntegration });
+app.http('validateIntegration', { ...opts, route: `${base}/validate`, methods: ['POST'], handler: validateIntegration });
+app.http('enableIntegration', { ...opts, route: `${base}/enable`, methods: ['POST'], handler: enableIntegration });
+app.http('disableIntegration', { ...opts, route: `${base}/disable`, methods: ['POST'], handler: disableIntegration });
+app.http('setIntegrationFile', { ...opts, route: `${base}/files/{fileType}`, methods: ['PUT'], handler: setIntegrationFile });
+app.http('upgradeIntegration', { ...opts, route: `${base}/upgrade`, methods: ['POST'], handler: upgradeIntegration });

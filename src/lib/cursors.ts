@@ -7,6 +7,8 @@ import { isConflict, isNotFound } from './errors.js';
 
 /** An export in progress: what it covers and how far it got (checkpointed after every file). */
 export interface Run {
+  /** Written into every file's metadata: a file of this name from anything else is never taken for ours. */
+  id: string;
   kind: 'initial' | 'changeset';
   /** Source seq_num this run exports through (fixed when the run starts). */
   targetSeq: number;
@@ -31,6 +33,8 @@ export interface Cursor {
   nextSequence: number;
   /** An initial sync has finished (so the next run is a changeset). */
   initialDone: boolean;
+  /** The integration generation of this file type the cursor belongs to (see integration.ts). */
+  generation: number;
   run?: Run;
   leaseOwner?: string;
   leaseUntil: number;
@@ -44,7 +48,22 @@ export interface Cursor {
 }
 
 export function newCursor(workspaceId: number, fileType: FileType): Cursor {
-  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, initialDone: false, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
+  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, initialDone: false, generation: 0, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
+}
+
+/** A cursor that starts over with an initial sync; its file sequence (and ETag) carry on, so no name is reused. */
+export function resetCursor(c: Cursor, generation: number): Cursor {
+  return {
+    ...newCursor(c.workspaceId, c.fileType),
+    nextSequence: c.nextSequence,
+    generation,
+    filesExported: c.filesExported,
+    rowsExported: c.rowsExported,
+    lastExportAt: c.lastExportAt,
+    leaseOwner: c.leaseOwner,
+    leaseUntil: c.leaseUntil,
+    etag: c.etag,
+  };
 }
 
 function toEntity(c: Cursor) {
@@ -54,6 +73,7 @@ function toEntity(c: Cursor) {
     lastSeq: int64(c.lastSeq),
     nextSequence: int64(c.nextSequence),
     initialDone: c.initialDone,
+    generation: c.generation,
     run: c.run ? JSON.stringify(c.run) : '',
     leaseOwner: c.leaseOwner ?? '',
     leaseUntil: int64(c.leaseUntil),
@@ -73,6 +93,7 @@ function fromEntity(e: Record<string, unknown>): Cursor {
     lastSeq: num(e.lastSeq),
     nextSequence: num(e.nextSequence),
     initialDone: e.initialDone === true,
+    generation: num(e.generation),
     run: e.run ? (JSON.parse(String(e.run)) as Run) : undefined,
     leaseOwner: (e.leaseOwner as string) || undefined,
     leaseUntil: num(e.leaseUntil),
@@ -116,6 +137,15 @@ export class Cursors {
     return out;
   }
 
+  /** DELETE of the integration: every cursor of the workspace starts over, sequences carry on. */
+  async resetAll(workspaceId: number): Promise<void> {
+    for (const c of await this.list(workspaceId)) {
+      await this.save({ ...resetCursor(c, c.generation), leaseOwner: undefined, leaseUntil: 0 }).catch((e) => {
+        if (!(e instanceof CursorMoved)) throw e;
+      });
+    }
+  }
+
   /** Writes the cursor if nobody changed it since it was read; returns it with its new ETag. */
   async save(cursor: Cursor): Promise<Cursor> {
     try {
@@ -125,7 +155,7 @@ export class Cursors {
         : await this.table.createEntity(entity);
       return { ...cursor, etag: r.etag };
     } catch (e) {
-      if (isConflict(e)) throw new CursorMoved();
+      if (isConflict(e) || isNotFound(e)) throw new CursorMoved();
       throw e;
     }
   }

@@ -17,7 +17,8 @@ import type { SourceLog, SourceRecord } from './source.js';
 import type { PeopleState, PersonState } from './people-state.js';
 import type { Integration, Integrations } from './integration.js';
 import { containerError } from './integration.js';
-import { CursorMoved, type Cursor, type Cursors, type Run } from './cursors.js';
+import { CursorMoved, resetCursor, type Cursor, type Cursors, type Run } from './cursors.js';
+import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { UserError } from './errors.js';
 import { redact } from './sas.js';
@@ -98,6 +99,9 @@ export class Exporter {
 
     const files: ExportOutcome['files'] = [];
     try {
+      // Re-enabled sync or schema upgrade: this file type starts over (its sequence carries on).
+      const generation = integration.generations[job.fileType] ?? 0;
+      if (cursor.generation !== generation) cursor = await cursors.save(resetCursor(cursor, generation));
       if (!cursor.run) {
         const run = await this.startRun(cursor);
         if (!run) {
@@ -107,13 +111,18 @@ export class Exporter {
         cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
       }
       const anonymize = cursor.run!.kind === 'initial' ? await this.anonymizedPeople(job) : undefined;
-      for (;;) {
+      for (let first = true; ; first = false) {
+        // Disabled, turned off or restarted while we worked: stop here; the cursor keeps what was done.
+        if (!first && !(await this.stillWanted(job, generation))) {
+          await cursors.save({ ...cursor, leaseOwner: undefined, leaseUntil: 0 });
+          return { status: 'skipped', files, reason: 'the integration changed during the export' };
+        }
         const run = cursor.run!;
         const isPart = run.partSequence !== undefined;
         const sequence = isPart ? run.partSequence! : cursor.nextSequence;
         const name = fileName(job.fileType, integration.schemaVersion, job.workspaceId, sequence, isPart ? run.nextPart : undefined);
         const producer = this.producer(cursor, integration.schemaVersion, anonymize);
-        const file = await this.writeFile(integration, name, job.fileType, producer, run);
+        const file = await this.writeFile(integration, name, job.fileType, producer, run, !!integration.sasPolicyId);
         if (!file) {
           // Nothing left: the run is complete.
           cursor = await cursors.save({
@@ -168,6 +177,11 @@ export class Exporter {
     }
   }
 
+  private async stillWanted(job: ExportJob, generation: number): Promise<boolean> {
+    const i = await this.deps.integrations.get(job.workspaceId);
+    return !!i && i.enabled && i.files.includes(job.fileType) && (i.generations[job.fileType] ?? 0) === generation;
+  }
+
   /** Queue a message for this pair (continuations; the timer's fan-out uses the same format). */
   async enqueue(job: ExportJob): Promise<void> {
     const text = JSON.stringify({ workspaceId: job.workspaceId, fileType: job.fileType });
@@ -178,7 +192,7 @@ export class Exporter {
   private async startRun(cursor: Cursor): Promise<Run | undefined> {
     const { source, people, clock } = this.deps;
     const now = clock.now();
-    const base = { startedAt: now, files: 0, rows: 0 };
+    const base = { id: randomUUID(), startedAt: now, files: 0, rows: 0 };
     if (!cursor.initialDone) {
       if (SNAPSHOT_TYPES.includes(cursor.fileType)) {
         const heads = await people.catchUp(cursor.workspaceId);
@@ -280,7 +294,8 @@ export class Exporter {
     return { rows, end };
   }
 
-  private async writeFile(integration: Integration, name: string, fileType: FileType, produce: Producer, run: Run): Promise<FileResult | undefined> {
+  private async writeFile(integration: Integration, name: string, fileType: FileType, produce: Producer, run: Run, viaPolicy: boolean): Promise<FileResult | undefined> {
+    const customer = <T>(op: () => Promise<T>) => onCustomer(op, viaPolicy);
     const container = new ContainerClient(integration.sasUrl);
     const client = container.getBlockBlobClient(blobName(integration.blobPath, name));
     const blob = new CreateOnlyBlob(client);
@@ -297,23 +312,23 @@ export class Exporter {
     // No rows left (or only filtered ones, like events older than the window): the run is complete.
     if (produced.rows === 0) return undefined;
     const { bytes } = await writer.finish();
-    const outcome = await customer(() => blob.commit({ rows: String(produced.rows), endposition: encodePosition(produced.end), targetseq: String(run.targetSeq) }));
+    const outcome = await customer(() => blob.commit({ rows: String(produced.rows), endposition: encodePosition(produced.end), run: run.id }));
     await faults?.afterBlobCommit?.();
     if (outcome === 'created') return { rows: produced.rows, bytes, end: produced.end };
     // A previous attempt committed this file (crash before its checkpoint): continue from where it ended.
     const props = await customer(() => client.getProperties());
     const end = props.metadata?.endposition;
-    if (end === undefined) throw new UserError('file_name_taken', `a blob named ${name} already exists in the container and was not written by this export; remove it`);
+    if (end === undefined || props.metadata?.run !== run.id) throw new UserError('file_name_taken', `a blob named ${name} already exists in the container and was not written by this export run: remove it (or clear the old files of a previous sync) and the export continues`);
     return { rows: Number(props.metadata?.rows ?? 0), bytes: props.contentLength ?? 0, end: decodePosition(end) };
   }
 }
 
 /** Errors of the customer's container become UserErrors saying what to fix (and never carry the URL). */
-async function customer<T>(op: () => Promise<T>): Promise<T> {
+async function onCustomer<T>(op: () => Promise<T>, viaPolicy: boolean): Promise<T> {
   try {
     return await op();
   } catch (e) {
-    throw containerError(e);
+    throw containerError(e, viaPolicy);
   }
 }
 

@@ -41,10 +41,17 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
 }
 
 let services: Services | undefined;
+let clockOverride: Clock | undefined;
+
+/** Test seam: the clock the process's services use (set before the first request). */
+export function useClock(clock: Clock): void {
+  clockOverride = clock;
+  services = undefined;
+}
 
 /** The process's services; the config is validated on first use (start-up), naming any bad setting. */
 export async function getServices(): Promise<Services> {
-  services ??= createServices(loadConfig());
+  services ??= createServices(loadConfig(), clockOverride);
   await services.storage.ready();
   return services;
 }

@@ -143,6 +143,15 @@ export class SourceLog {
     }
   }
 
+  /** When the oldest record after `afterSeq` was committed (ms), or undefined if there is none. */
+  async oldestCommitAfter(workspaceId: number, fileType: FileType, afterSeq: number): Promise<number | undefined> {
+    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}' and RowKey lt '${segPrefix(fileType)}~' and lastSeq gt ${afterSeq}L`;
+    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) {
+      return e.timestamp ? Date.parse(e.timestamp) : undefined;
+    }
+    return undefined;
+  }
+
   async loadSegment(blob: string): Promise<SourceRecord[]> {
     const buffer = await this.storage.sourceContainer.getBlockBlobClient(blob).downloadToBuffer();
     return JSON.parse(buffer.toString('utf8')) as SourceRecord[];

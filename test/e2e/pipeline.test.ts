@@ -119,7 +119,7 @@ describe('export pipeline end to end', () => {
     await ingest('people', record('people', [{ internal_customer_id: 'p2', customer_id: 'c2', email_addr: 'two@example.com', updated_at: iso(NOW - 7 * DAY), attributes: { plan: 'pro' } }]));
 
     const put = await post(`/workspaces/${ws}/integration`, { sasUrl: container.sasUrl, blobPath: 'warehouse', files: [...FILE_TYPES] }, 'PUT');
-    expect(put.status).toBe(200);
+    expect(put.status).toBe(201);
     expect(JSON.stringify(put.body)).not.toContain('sig=');
     await sync();
 

@@ -109,7 +109,7 @@ describe('export crash safety and continuation', () => {
     const failed = await exporterWith().run(job, 'a');
     expect(failed.status).toBe('failed');
     const cursor = await services.cursors.get(ws, 'deliveries');
-    expect(cursor.lastErrorCode).toBe('sas_forbidden');
+    expect(cursor.lastErrorCode).toBe('sas_policy_invalid');
     expect(cursor.lastError).not.toMatch(/sig=/);
     expect(cursor.leaseUntil).toBe(0);
     expect(cursor.nextSequence).toBe(1);
