@@ -195,6 +195,7 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const { values, source } = loadSettings();
+  const overridden = Object.keys(values).filter((k) => process.env[k] !== undefined && process.env[k] !== values[k]);
   for (const [k, v] of Object.entries(values)) if (process.env[k] === undefined) process.env[k] = v;
   const settings: Record<string, string> = {};
   for (const k of Object.keys(values)) settings[k] = process.env[k]!;
@@ -243,7 +244,7 @@ async function main(): Promise<void> {
     host = await startHost({ entry: args.entry, port: args.port, settings, hostJson: 'host.json' });
 
     say('');
-    say(`Settings:  ${source ? path.relative(process.cwd(), source) : 'built-in defaults (no local.settings.json)'}`);
+    say(`Settings:  ${source ? path.relative(process.cwd(), source) : 'built-in defaults (no local.settings.json)'}${overridden.length ? ` (overridden by the environment: ${overridden.join(', ')})` : ''}`);
     if (azurite) {
       say(`Azurite:   blob http://127.0.0.1:${azurite.blobPort}  queue http://127.0.0.1:${azurite.queuePort}  table http://127.0.0.1:${azurite.tablePort}  (data in ${AZURITE_DIR}/)`);
     }

@@ -200,6 +200,7 @@ describe('npm start demo orchestration (against a stand-in app with the real rou
     const connectionString = inject('storageConnectionString');
     // The stand-in app reads process.env like the real one (start.ts copies settings there).
     process.env.AzureWebJobsStorage = connectionString;
+    process.env.EXPORT_QUEUE_NAME = `export-jobs-${randomUUID().slice(0, 8)}`;
     const { runDemo } = await import('../../src/local/start.js');
     const { listExport, queryDemoExport } = await import('../../src/local/query.js');
     const exportApp = fileURLToPath(new URL('./fixtures/export-app.ts', import.meta.url));
