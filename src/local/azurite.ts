@@ -98,10 +98,18 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     connectionString: devConnectionString(blobPort, queuePort, tablePort),
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
-        process.kill(pid, 'SIGTERM');
-        setTimeout(() => { if (child.exitCode === null) process.kill(pid, 'SIGKILL'); }, 5000).unref();
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          return resolve(); // already gone
+        }
+        setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) {
+            try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+          }
+        }, 5000).unref();
       }),
   };
 }
