@@ -109,6 +109,11 @@ export class Exporter {
           return { status: 'nothing', files };
         }
         cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
+      } else if (!SNAPSHOT_TYPES.includes(job.fileType) || cursor.run.kind === 'changeset') {
+        // A resumed log run (after a failure or a continuation) also takes what arrived since it
+        // started: its files are cut from `position` on, so a later target changes nothing already written.
+        const head = await this.deps.source.head(job.workspaceId, job.fileType);
+        if (head.seq > cursor.run.targetSeq) cursor = await cursors.save({ ...cursor, run: { ...cursor.run, targetSeq: head.seq } });
       }
       const anonymize = cursor.run!.kind === 'initial' ? await this.anonymizedPeople(job) : undefined;
       for (let first = true; ; first = false) {

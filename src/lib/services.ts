@@ -8,6 +8,9 @@ import { Integrations } from './integration.js';
 import { Cursors } from './cursors.js';
 import { Exporter, type ExportLogger } from './export.js';
 import { systemClock, type Clock } from './clock.js';
+import { TABLES } from './storage.js';
+import { decryptSecret, encryptSecret } from './crypto.js';
+import { ConfigError, isConflict, isNotFound } from './errors.js';
 
 export interface Services {
   config: Config;
@@ -51,9 +54,43 @@ export function useClock(clock: Clock): void {
 
 /** The process's services; the config is validated on first use (start-up), naming any bad setting. */
 export async function getServices(): Promise<Services> {
-  services ??= createServices(loadConfig(), clockOverride);
-  await services.storage.ready();
+  if (!services) {
+    const created = createServices(loadConfig(), clockOverride);
+    await created.storage.ready();
+    await checkEncryptionKey(created);
+    services = created;
+  }
   return services;
+}
+
+const KEY_CHECK = { partitionKey: '_keycheck', rowKey: 'SAS_ENCRYPTION_KEY' };
+const KEY_CHECK_TEXT = 'warehouse-export key check';
+
+/**
+ * A wrong SAS_ENCRYPTION_KEY must stop the app before it touches any integration: a known text
+ * encrypted with the first key is kept next to the settings and must decrypt with the current one.
+ */
+export async function checkEncryptionKey(s: Pick<Services, 'storage' | 'config'>): Promise<void> {
+  const table = s.storage.table(TABLES.integrations);
+  let stored: string | undefined;
+  try {
+    stored = String((await table.getEntity<{ value: string }>(KEY_CHECK.partitionKey, KEY_CHECK.rowKey)).value);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+    await table.createEntity({ ...KEY_CHECK, value: encryptSecret(KEY_CHECK_TEXT, s.config.sasEncryptionKey) }).catch((err) => {
+      if (!isConflict(err)) throw err;
+    });
+    return;
+  }
+  let plain: string | undefined;
+  try {
+    plain = decryptSecret(stored, s.config.sasEncryptionKey);
+  } catch {
+    plain = undefined;
+  }
+  if (plain !== KEY_CHECK_TEXT) {
+    throw new ConfigError('SAS_ENCRYPTION_KEY', 'is not the key the stored SAS URLs were encrypted with; set the original key (stored SAS URLs cannot be read without it)');
+  }
 }
 
 /** Config at module load, so a bad setting stops the app at start-up with the setting's name. */

@@ -4,6 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  generateAccountSASQueryParameters,
   BlobServiceClient,
   ContainerSASPermissions,
   generateBlobSASQueryParameters,
@@ -19,6 +23,10 @@ export interface CustomerContainer {
   /** A SAS bound to a stored access policy `id` (created with racwl); revoke it with `revokePolicies()`. */
   policySas(id: string): Promise<string>;
   revokePolicies(): Promise<void>;
+  /** A container SAS URL for this container (or, with `signedFor`, signed for another container's name). */
+  sas(options: { permissions?: string; expiresOn?: Date; startsOn?: Date; signedFor?: string }): string;
+  /** An account SAS URL pointing at this container. */
+  accountSas(): string;
   /** Blob names in listing order. */
   list(prefix?: string): Promise<string[]>;
   /** Downloads blobs to a temp folder; returns local paths in the same order. */
@@ -27,7 +35,7 @@ export interface CustomerContainer {
 
 let counter = 0;
 
-export async function customerContainer(permissions = 'racwl', expiresInMs = 3600_000): Promise<CustomerContainer> {
+export async function customerContainer(permissions = 'racwl', expiresInMs = 60 * 24 * 3600_000): Promise<CustomerContainer> {
   const service = BlobServiceClient.fromConnectionString(inject('storageConnectionString'));
   const client = service.getContainerClient(`customer-${process.pid}-${Date.now()}-${counter++}`);
   await client.create();
@@ -43,6 +51,20 @@ export async function customerContainer(permissions = 'racwl', expiresInMs = 360
     async policySas(id) {
       await client.setAccessPolicy(undefined, [{ id, accessPolicy: { permissions: 'racwl', expiresOn: new Date(Date.now() + expiresInMs), startsOn: new Date(Date.now() - 60_000) } }]);
       return `${client.url}?${generateBlobSASQueryParameters({ containerName: client.containerName, identifier: id }, credential).toString()}`;
+    },
+    sas({ permissions = 'racwl', expiresOn = new Date(Date.now() + expiresInMs), startsOn, signedFor }) {
+      const q = generateBlobSASQueryParameters(
+        { containerName: signedFor ?? client.containerName, permissions: ContainerSASPermissions.parse(permissions), expiresOn, startsOn },
+        credential,
+      ).toString();
+      return `${client.url}?${q}`;
+    },
+    accountSas() {
+      const q = generateAccountSASQueryParameters(
+        { services: AccountSASServices.parse('b').toString(), resourceTypes: AccountSASResourceTypes.parse('sco').toString(), permissions: AccountSASPermissions.parse('racwl'), expiresOn: new Date(Date.now() + expiresInMs) },
+        credential,
+      ).toString();
+      return `${client.url}?${q}`;
     },
     async revokePolicies() {
       await client.setAccessPolicy(undefined, []);
