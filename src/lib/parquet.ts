@@ -1,21 +1,34 @@
-// Rows → parquet, streamed: the current row group is kept as typed column arrays, encoded with
-// hyparquet-writer's ParquetWriter when full, and the encoded bytes are handed to a BlockSink in
-// blocks of ~blockBytes (one staged block of a block blob each). Memory is bounded by one row group
-// (its column arrays, then its encoded bytes) plus one block, whatever the number of rows written.
+// Rows → parquet, streamed: the current row group is kept as typed column buffers, encoded by our
+// own column-chunk encoder (parquet-encode.ts: DATA_PAGE v1 pages, PLAIN / dictionary, SNAPPY by
+// parquet-snappy.ts) when full, and the encoded bytes are handed to a BlockSink in blocks of
+// blockBytes (one staged block of a block blob each). The footer is written with hyparquet-writer's
+// metadata writer. Memory is bounded by one row group (its column buffers, reused from group to
+// group) plus one page and one block, whatever the number of rows written.
 //
 // Physical/logical types (SPEC section 2) come from schemas.ts via parquetSchema(); nothing is
 // auto-detected.
 
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
+import { ByteWriter } from 'hyparquet-writer';
+import type { SchemaElement } from 'hyparquet-writer';
+import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
+import {
+  Scratch,
+  codecAvailable,
+  columnBuffer,
+  type ChunkMeta,
+  type ColumnBuffer,
+  type EncodeOptions,
+  type PageOut,
+  type ParquetCodec,
+} from './parquet-encode.js';
 import type { Column } from './schemas.js';
+
+export type { ParquetCodec } from './parquet-encode.js';
 
 /** Receives the file's bytes in order; each call is one staged block of the blob. */
 export interface BlockSink {
   stageBlock(bytes: Uint8Array): Promise<void>;
 }
-
-export type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED';
 
 export interface ParquetFileOptions {
   /** Columns in contract order, from schemas.ts (`columnsFor(fileType, version)`). */
@@ -27,11 +40,16 @@ export interface ParquetFileOptions {
   rowGroupBytes?: number;
   /** Encoded bytes accumulated before a block is handed to the sink (default 8 MiB). */
   blockBytes?: number;
-  /** Default SNAPPY. */
+  /**
+   * Default SNAPPY. GZIP uses node:zlib; ZSTD needs node:zlib's zstd (Node >= 22.15) and is
+   * refused where it is missing (see `codecAvailable`).
+   */
   codec?: ParquetCodec;
   kvMetadata?: { key: string; value: string }[];
   /** Column chunk statistics (min/max/null count) in the footer. Default true. */
   statistics?: boolean;
+  /** Target uncompressed size of a data page (default 1 MiB). */
+  pageBytes?: number;
 }
 
 export type Row = Record<string, unknown>;
@@ -45,13 +63,22 @@ export interface ParquetFileResult {
   blocks: number;
 }
 
+export { codecAvailable };
+
 export const DEFAULT_ROW_GROUP_ROWS = 50_000;
 export const DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024;
 /** Azure's limit for one staged block. */
 const MAX_BLOCK_BYTES = 4000 * 1024 * 1024;
+const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
 
-const CREATED_BY = 'hyparquet-writer (warehouse-export)';
+export const DEFAULT_PAGE_BYTES = 1024 * 1024;
+/** A string column chunk whose distinct values exceed this falls back from dictionary to PLAIN. */
+const DICTIONARY_BYTES = 1024 * 1024;
+
+const CREATED_BY = 'warehouse-export (own column encoder; footer by hyparquet-writer)';
+
+type FileMetaData = Parameters<typeof writeMetadata>[1];
 
 /** The parquet schema (root + one leaf per column, in order) for SPEC section 2 columns. */
 export function parquetSchema(columns: readonly Column[]): SchemaElement[] {
@@ -95,29 +122,50 @@ export function parquetSchema(columns: readonly Column[]): SchemaElement[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Block writer: a hyparquet-writer Writer that cuts its buffer into blocks for the sink.
+// Block output: the file's bytes, cut into blocks of exactly blockBytes (the last one shorter) that
+// are handed to the sink in order, one at a time.
 
-class BlockWriter extends ByteWriter {
+class BlockOutput implements PageOut {
   private chain: Promise<void> = Promise.resolve();
+  private buf: Uint8Array;
+  private index = 0;
+  offset = 0;
   blocks = 0;
 
   constructor(
     private readonly sink: BlockSink,
     private readonly blockBytes: number,
   ) {
-    // Room for one block plus the largest single append that typically follows.
-    super(Math.min(blockBytes + 64 * 1024, 64 * 1024 * 1024));
+    this.buf = new Uint8Array(Math.min(blockBytes, 1 << 20));
   }
 
-  override ensure(size: number): void {
-    if (this.index >= this.blockBytes) this.cut();
-    super.ensure(size);
+  append(src: Uint8Array, start: number, end: number): void {
+    this.offset += end - start;
+    while (start < end) {
+      if (this.index === this.blockBytes) this.cut();
+      const n = Math.min(end - start, this.blockBytes - this.index);
+      if (this.index + n > this.buf.length) {
+        const next = new Uint8Array(Math.min(this.blockBytes, Math.max(this.buf.length * 2, this.index + n)));
+        next.set(this.buf.subarray(0, this.index));
+        this.buf = next;
+      }
+      if (n < 32) {
+        const buf = this.buf;
+        let i = this.index;
+        for (let k = start; k < start + n; k++) buf[i++] = src[k];
+      } else {
+        this.buf.set(src.subarray(start, start + n), this.index);
+      }
+      this.index += n;
+      start += n;
+    }
   }
 
-  /** Hand the buffered bytes to the sink as one block (called in order, one at a time). */
+  /** Hands the buffered bytes to the sink as one block (staged in order, one at a time). */
   private cut(): void {
     if (this.index === 0) return;
-    const block = new Uint8Array(this.buffer.slice(0, this.index));
+    const block = this.index === this.buf.length ? this.buf : this.buf.slice(0, this.index);
+    if (block === this.buf) this.buf = new Uint8Array(this.buf.length);
     this.index = 0;
     this.blocks++;
     const sink = this.sink;
@@ -126,233 +174,16 @@ class BlockWriter extends ByteWriter {
     this.chain.catch(() => {});
   }
 
-  /** After each row group: stage full blocks, wait for the sink. */
+  /** After each row group: stage a full block, wait for the sink. */
   flush(): Promise<void> {
-    if (this.index >= this.blockBytes) this.cut();
+    if (this.index === this.blockBytes) this.cut();
     return this.chain;
   }
 
   /** End of file: stage the remainder. */
-  override finish(): Promise<void> {
+  finish(): Promise<void> {
     this.cut();
     return this.chain;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Column buffers: one per column, holding the current row group's values.
-
-type Bufferable = BigInt64Array | (bigint | null)[] | (string | null)[] | (Uint8Array | null)[] | (boolean | null)[];
-
-interface ColumnBuffer {
-  readonly column: Column;
-  /** Appends the value of row `n` (0-based within the group), returns approximate bytes. */
-  push(value: unknown, rowIndex: number, n: number): number;
-  /** The group's values, for ColumnSource.data; then starts a new group. */
-  take(n: number): Bufferable;
-  /** Drops values pushed after the first `n` of the group (a row that was rejected half-way). */
-  truncate(n: number): void;
-}
-
-function fail(column: Column, rowIndex: number, what: string): never {
-  throw new Error(`parquet: column ${column.name} ${what} in row ${rowIndex}`);
-}
-
-function requiredNull(column: Column, rowIndex: number): never {
-  throw new Error(`parquet: required column ${column.name} is null in row ${rowIndex}`);
-}
-
-type Convert = (column: Column, value: unknown, rowIndex: number) => number | bigint;
-
-/** INTEGER: a safe-integer number or an INT64-range bigint (returned as given). */
-function checkInt64(column: Column, value: unknown, rowIndex: number): number | bigint {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) fail(column, rowIndex, `expects a safe integer, got ${value}`);
-    return value;
-  }
-  if (typeof value === 'bigint') {
-    if (BigInt.asIntN(64, value) !== value) fail(column, rowIndex, `value ${value} is out of INT64 range`);
-    return value;
-  }
-  return fail(column, rowIndex, `expects an integer (number or bigint), got ${typeof value}`);
-}
-
-/** TIMESTAMP: epoch milliseconds as a safe-integer number (also a Date or an INT64 bigint). */
-function checkMillis(column: Column, value: unknown, rowIndex: number): number | bigint {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) fail(column, rowIndex, `expects epoch milliseconds (an integer), got ${value}`);
-    return value;
-  }
-  if (value instanceof Date) {
-    const ms = value.getTime();
-    if (Number.isNaN(ms)) fail(column, rowIndex, 'got an invalid Date');
-    return ms;
-  }
-  if (typeof value === 'bigint') {
-    if (BigInt.asIntN(64, value) !== value) fail(column, rowIndex, `value ${value} is out of INT64 range`);
-    return value;
-  }
-  return fail(column, rowIndex, `expects epoch milliseconds (number), got ${typeof value}`);
-}
-
-/** Required INT64: raw 64-bit slots, no object per value while the group is buffered. */
-class RequiredInt64Buffer implements ColumnBuffer {
-  private values: BigInt64Array;
-  constructor(
-    readonly column: Column,
-    private capacity: number,
-    private readonly convert: Convert,
-  ) {
-    this.values = new BigInt64Array(capacity);
-  }
-  push(value: unknown, rowIndex: number, n: number): number {
-    if (value === null || value === undefined) requiredNull(this.column, rowIndex);
-    const v = this.convert(this.column, value, rowIndex);
-    if (n >= this.capacity) this.grow();
-    this.values[n] = typeof v === 'bigint' ? v : BigInt(v);
-    return 8;
-  }
-  private grow(): void {
-    this.capacity *= 2;
-    const next = new BigInt64Array(this.capacity);
-    next.set(this.values);
-    this.values = next;
-  }
-  take(n: number): BigInt64Array {
-    const out = this.values.subarray(0, n);
-    this.values = new BigInt64Array(this.capacity);
-    return out;
-  }
-  truncate(): void {
-    // slots past the group's row count are simply overwritten
-  }
-}
-
-/**
- * Optional INT64: numbers (small ones are unboxed) and nulls while buffered; converted to bigints
- * only at encode time, so the BigInts are short-lived instead of surviving the whole group.
- */
-class OptionalInt64Buffer implements ColumnBuffer {
-  private values: (number | bigint | null)[] = [];
-  constructor(
-    readonly column: Column,
-    private readonly convert: Convert,
-  ) {}
-  push(value: unknown, rowIndex: number): number {
-    if (value === null || value === undefined) {
-      this.values.push(null);
-      return 0;
-    }
-    this.values.push(this.convert(this.column, value, rowIndex));
-    return 8;
-  }
-  take(): (bigint | null)[] {
-    const values = this.values;
-    this.values = [];
-    const out = new Array<bigint | null>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      out[i] = v === null ? null : typeof v === 'bigint' ? v : BigInt(v);
-    }
-    return out;
-  }
-  truncate(n: number): void {
-    this.values.length = n;
-  }
-}
-
-/**
- * Strings are buffered as JS strings. At encode time a column that looks high-cardinality is
- * handed over as UTF-8 bytes (Buffer.from is ~10x faster than the TextEncoder hyparquet-writer uses
- * per value); a low-cardinality one stays strings so the dictionary is built on string keys and
- * only distinct values get encoded.
- */
-class StringBuffer implements ColumnBuffer {
-  private values: (string | null)[] = [];
-  constructor(readonly column: Column) {}
-  push(value: unknown, rowIndex: number): number {
-    if (value === null || value === undefined) {
-      if (this.column.required) requiredNull(this.column, rowIndex);
-      this.values.push(null);
-      return 0;
-    }
-    if (typeof value !== 'string') fail(this.column, rowIndex, `expects a string, got ${typeof value}`);
-    this.values.push(value);
-    return value.length + 4;
-  }
-  take(): (string | null)[] | (Uint8Array | null)[] {
-    const out = this.values;
-    this.values = [];
-    return looksLowCardinality(out) ? out : toUtf8(out);
-  }
-  truncate(n: number): void {
-    this.values.length = n;
-  }
-}
-
-const SAMPLE = 512;
-
-/** Whether at most half of a sample spread over the values is distinct (dictionary candidate). */
-function looksLowCardinality(values: (string | null)[]): boolean {
-  const n = values.length;
-  const step = n <= SAMPLE ? 1 : n / SAMPLE;
-  const seen = new Set<string>();
-  let count = 0;
-  for (let f = 0; f < n; f += step) {
-    const v = values[Math.floor(f)];
-    if (v === null) continue;
-    count++;
-    seen.add(v);
-  }
-  return count > 0 && seen.size * 2 <= count;
-}
-
-function toUtf8(values: (string | null)[]): (Uint8Array | null)[] {
-  const out = new Array<Uint8Array | null>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    out[i] = v === null ? null : Buffer.from(v, 'utf8');
-  }
-  return out;
-}
-
-class BooleanBuffer implements ColumnBuffer {
-  private values: (boolean | null)[] = [];
-  constructor(readonly column: Column) {}
-  push(value: unknown, rowIndex: number): number {
-    if (value === null || value === undefined) {
-      if (this.column.required) requiredNull(this.column, rowIndex);
-      this.values.push(null);
-      return 0;
-    }
-    if (typeof value !== 'boolean') fail(this.column, rowIndex, `expects a boolean, got ${typeof value}`);
-    this.values.push(value);
-    return 1;
-  }
-  take(): (boolean | null)[] {
-    const out = this.values;
-    this.values = [];
-    return out;
-  }
-  truncate(n: number): void {
-    this.values.length = n;
-  }
-}
-
-function columnBuffer(column: Column, capacity: number): ColumnBuffer {
-  switch (column.type) {
-    case 'INTEGER':
-      return column.required
-        ? new RequiredInt64Buffer(column, capacity, checkInt64)
-        : new OptionalInt64Buffer(column, checkInt64);
-    case 'TIMESTAMP':
-      return column.required
-        ? new RequiredInt64Buffer(column, capacity, checkMillis)
-        : new OptionalInt64Buffer(column, checkMillis);
-    case 'STRING':
-      return new StringBuffer(column);
-    case 'BOOLEAN':
-      return new BooleanBuffer(column);
   }
 }
 
@@ -375,25 +206,25 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
  * synchronously and is not written; the writer stays usable. A sink failure is final: every later
  * call throws, and the blob's staged blocks must be abandoned (never committed).
  *
- * Memory: the buffered group's column arrays (≤ rowGroupRows rows / ~rowGroupBytes), and while a
- * group is encoded its encoded bytes, cut into blocks that wait for the sink one at a time; the
- * next group is not encoded before the sink took the previous blocks (if write() is awaited).
+ * Memory: the buffered group's column buffers (≤ rowGroupRows rows / ~rowGroupBytes), one page
+ * being encoded and one block; a group is encoded when it is full and its blocks wait for the sink
+ * one at a time (awaiting write() keeps the encoded bytes waiting for the sink to one group's).
  */
 export class ParquetFileWriter {
   private readonly buffers: ColumnBuffer[];
   private readonly names: string[];
   private readonly schema: SchemaElement[];
-  private readonly out: BlockWriter;
-  private readonly pw: ParquetWriter;
+  private readonly out: BlockOutput;
   private readonly rowGroupRows: number;
   private readonly rowGroupBytes: number;
-  private readonly codec: ParquetCodec;
+  private readonly encodeOptions: EncodeOptions;
+  private readonly scratch = new Scratch();
+  private readonly kvMetadata: { key: string; value: string }[] | undefined;
+  private readonly rowGroupMeta: FileMetaData['row_groups'] = [];
 
   private groupRows = 0;
   private groupBytes = 0;
   private totalRows = 0;
-  private rowGroups = 0;
-  private pending: Promise<void> | undefined;
   private state: 'open' | 'finished' | 'failed' = 'open';
   private failure: unknown;
 
@@ -402,22 +233,19 @@ export class ParquetFileWriter {
     this.rowGroupRows = positiveInt('rowGroupRows', opts.rowGroupRows, DEFAULT_ROW_GROUP_ROWS);
     this.rowGroupBytes = positiveInt('rowGroupBytes', opts.rowGroupBytes, DEFAULT_ROW_GROUP_BYTES);
     const blockBytes = positiveInt('blockBytes', opts.blockBytes, DEFAULT_BLOCK_BYTES, MAX_BLOCK_BYTES / 2);
-    this.codec = opts.codec ?? 'SNAPPY';
-    if (this.codec !== 'SNAPPY' && this.codec !== 'UNCOMPRESSED') {
-      throw new Error(`parquet: unsupported codec ${String(this.codec)}`);
+    const pageBytes = positiveInt('pageBytes', opts.pageBytes, DEFAULT_PAGE_BYTES, 256 * 1024 * 1024);
+    const codec = opts.codec ?? 'SNAPPY';
+    if (!['SNAPPY', 'UNCOMPRESSED', 'GZIP', 'ZSTD'].includes(codec)) {
+      throw new Error(`parquet: unsupported codec ${String(codec)}`);
     }
+    if (!codecAvailable(codec)) throw new Error(`parquet: codec ${codec} is not available on Node.js ${process.version}`);
+    this.encodeOptions = { codec, statistics: opts.statistics ?? true, pageBytes, dictionaryBytes: DICTIONARY_BYTES };
+    this.kvMetadata = opts.kvMetadata;
     const capacity = Math.min(this.rowGroupRows, 65_536);
     this.buffers = opts.columns.map((c) => columnBuffer(c, capacity));
     this.names = opts.columns.map((c) => c.name);
-    this.out = new BlockWriter(opts.sink, blockBytes);
-    this.pw = new ParquetWriter({
-      writer: this.out,
-      schema: this.schema,
-      codec: this.codec,
-      statistics: opts.statistics ?? true,
-      kvMetadata: opts.kvMetadata,
-      createdBy: CREATED_BY,
-    });
+    this.out = new BlockOutput(opts.sink, blockBytes);
+    this.out.append(MAGIC, 0, 4);
   }
 
   /** Rows written so far (including the buffered group). */
@@ -440,7 +268,7 @@ export class ParquetFileWriter {
     let i = 0;
     try {
       for (; i < buffers.length; i++) {
-        bytes += buffers[i].push(row[names[i]], rowIndex, n);
+        bytes += buffers[i].push(row[names[i]], rowIndex);
       }
     } catch (err) {
       // Rejected row: undo the columns that already took a value; the writer stays usable.
@@ -458,30 +286,35 @@ export class ParquetFileWriter {
   /** Encodes the buffered rows as one row group; resolves once the sink took the full blocks. */
   private flushGroup(): Promise<void> {
     const n = this.groupRows;
-    const columnData: ColumnSource[] = this.buffers.map((b, i) => ({ name: this.names[i], data: b.take(n) }));
-    this.groupRows = 0;
-    this.groupBytes = 0;
-    this.rowGroups++;
-    const encode = (): Promise<void> => {
-      try {
-        return this.pw.write({ columnData, rowGroupSize: n }) ?? Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err);
+    try {
+      const start = this.out.offset;
+      let uncompressed = 0n;
+      const columns: ChunkMeta[] = [];
+      for (const b of this.buffers) {
+        const chunk = b.encode(this.out, this.scratch, this.encodeOptions);
+        uncompressed += chunk.meta_data.total_uncompressed_size;
+        columns.push(chunk);
       }
-    };
-    // A group filled while the previous one was still being staged waits for it.
-    const p = (this.pending ? this.pending.then(encode) : encode()).then(
-      () => {
-        if (this.pending === p) this.pending = undefined;
-      },
-      (err: unknown) => {
-        this.fail(err);
-        throw err;
-      },
-    );
+      this.rowGroupMeta.push({
+        columns: columns as FileMetaData['row_groups'][number]['columns'],
+        total_byte_size: uncompressed,
+        num_rows: BigInt(n),
+        file_offset: BigInt(start),
+        total_compressed_size: BigInt(this.out.offset - start),
+      });
+    } catch (err) {
+      this.fail(err);
+      return Promise.reject(err);
+    } finally {
+      this.groupRows = 0;
+      this.groupBytes = 0;
+    }
+    const p = this.out.flush().then(undefined, (err: unknown) => {
+      this.fail(err);
+      throw err;
+    });
     // A caller that does not await write() learns of a sink failure from the next write()/finish().
     p.catch(() => {});
-    this.pending = p;
     return p;
   }
 
@@ -507,13 +340,26 @@ export class ParquetFileWriter {
     }
     try {
       if (this.groupRows > 0) await this.flushGroup();
-      else if (this.pending) await this.pending;
-      await this.pw.finish();
+      else await this.out.flush();
+      const footer = new ByteWriter(4096);
+      const metadata = {
+        version: 1,
+        created_by: CREATED_BY,
+        schema: this.schema,
+        num_rows: BigInt(this.totalRows),
+        row_groups: this.rowGroupMeta,
+        key_value_metadata: this.kvMetadata,
+      } as FileMetaData;
+      writeMetadata(footer, metadata);
+      const bytes = footer.getBytes();
+      this.out.append(bytes, 0, bytes.length);
+      this.out.append(MAGIC, 0, 4);
+      await this.out.finish();
     } catch (err) {
       this.fail(err);
       throw err;
     }
     this.state = 'finished';
-    return { rows: this.totalRows, bytes: this.out.offset, rowGroups: this.rowGroups, blocks: this.out.blocks };
+    return { rows: this.totalRows, bytes: this.out.offset, rowGroups: this.rowGroupMeta.length, blocks: this.out.blocks };
   }
 }

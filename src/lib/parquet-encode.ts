@@ -1,0 +1,809 @@
+// Column buffers and column-chunk encoding for ParquetFileWriter (parquet.ts).
+//
+// A row group is buffered per column in typed storage (INT64 as little-endian lo/hi Int32 pairs,
+// booleans as bytes, strings as JS strings), non-null values densely plus one definition level
+// byte per row for OPTIONAL columns. Encoding writes parquet DATA_PAGE (v1) pages straight from
+// that storage, the most widely readable page format:
+//   INT64 / TIMESTAMP  PLAIN (the buffered words are already the PLAIN bytes)
+//   BOOLEAN            PLAIN (bit-packed)
+//   STRING             PLAIN_DICTIONARY (dictionary page + RLE/bit-packed indexes) when the
+//                      column chunk has few distinct values, else PLAIN
+// Definition levels are RLE/bit-packed hybrid (bit width 1). Pages are compressed per the codec
+// (SNAPPY by default, with parquet-snappy.ts). Column chunk statistics (min/max/null count) are
+// computed on the typed storage.
+
+import * as zlib from 'node:zlib';
+import { snappyCompressInto, snappyMaxLength } from './parquet-snappy.js';
+import type { Column } from './schemas.js';
+
+export type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED' | 'GZIP' | 'ZSTD';
+
+/** The ColumnChunk shape hyparquet-writer's writeMetadata serializes (subset we use). */
+export interface ChunkMeta {
+  file_offset: bigint;
+  meta_data: {
+    type: 'INT64' | 'BYTE_ARRAY' | 'BOOLEAN';
+    encodings: Encoding[];
+    path_in_schema: string[];
+    codec: ParquetCodec;
+    num_values: bigint;
+    total_uncompressed_size: bigint;
+    total_compressed_size: bigint;
+    data_page_offset: bigint;
+    dictionary_page_offset?: bigint;
+    statistics?: { null_count: bigint; min_value?: bigint | string | boolean; max_value?: bigint | string | boolean };
+    encoding_stats?: { page_type: 'DATA_PAGE' | 'DICTIONARY_PAGE'; encoding: Encoding; count: number }[];
+  };
+}
+
+type Encoding = 'PLAIN' | 'PLAIN_DICTIONARY' | 'RLE';
+
+/** Where encoded pages go (the file's block output). */
+export interface PageOut {
+  /** Bytes written to the file so far. */
+  readonly offset: number;
+  append(src: Uint8Array, start: number, end: number): void;
+}
+
+export interface EncodeOptions {
+  codec: ParquetCodec;
+  statistics: boolean;
+  /** Target uncompressed size of a data page. */
+  pageBytes: number;
+  /** Largest dictionary (sum of value lengths) before a string column chunk falls back to PLAIN. */
+  dictionaryBytes: number;
+}
+
+const ENCODING = { PLAIN: 0, PLAIN_DICTIONARY: 2, RLE: 3 } as const;
+const PAGE_TYPE = { DATA_PAGE: 0, DICTIONARY_PAGE: 2 } as const;
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  // INT64 values are buffered as native Int32 pairs and copied as the little-endian PLAIN bytes.
+  throw new Error('parquet: a little-endian platform is required');
+}
+
+const zstdCompressSync = (zlib as unknown as { zstdCompressSync?: (b: Uint8Array) => Buffer }).zstdCompressSync;
+
+/** Whether a codec can be used on this Node.js (ZSTD needs node:zlib's zstd, Node >= 22.15). */
+export function codecAvailable(codec: ParquetCodec): boolean {
+  if (codec === 'ZSTD') return typeof zstdCompressSync === 'function';
+  return codec === 'SNAPPY' || codec === 'UNCOMPRESSED' || codec === 'GZIP';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch buffers, reused by every page of a writer.
+
+export class Scratch {
+  page = Buffer.allocUnsafe(1 << 20);
+  comp = new Uint8Array(1 << 16);
+  indexes = new Int32Array(1024);
+  readonly header = new Uint8Array(64);
+
+  /** Makes room for `n` bytes in the page buffer, keeping its first `keep` bytes. */
+  ensurePage(n: number, keep = 0): Buffer {
+    if (this.page.length < n) {
+      const next = Buffer.allocUnsafe(Math.max(n, this.page.length * 2));
+      this.page.copy(next, 0, 0, keep);
+      this.page = next;
+    }
+    return this.page;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+function fail(column: Column, rowIndex: number, what: string): never {
+  throw new Error(`parquet: column ${column.name} ${what} in row ${rowIndex}`);
+}
+
+function requiredNull(column: Column, rowIndex: number): never {
+  throw new Error(`parquet: required column ${column.name} is null in row ${rowIndex}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column buffers
+
+export interface ColumnBuffer {
+  readonly column: Column;
+  /** Appends the value of the next row; returns its approximate size in bytes. */
+  push(value: unknown, rowIndex: number): number;
+  /** Drops the value pushed for row `n` (a row rejected half-way) if there is one. */
+  truncate(n: number): void;
+  /** Encodes the buffered rows as one column chunk into `out`, then empties the buffer. */
+  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta;
+}
+
+/** State shared by every column: row count and, for OPTIONAL columns, definition levels. */
+abstract class BaseBuffer {
+  /** Rows buffered. */
+  rows = 0;
+  /** Non-null values buffered. */
+  count = 0;
+  /** Definition level per row (1 = value present); OPTIONAL columns only. */
+  defs: Uint8Array | null;
+
+  constructor(
+    readonly column: Column,
+    capacity: number,
+  ) {
+    this.defs = column.required ? null : new Uint8Array(capacity);
+  }
+
+  /** Records a null for the next row (or throws for a REQUIRED column). */
+  protected pushNull(rowIndex: number): number {
+    const defs = this.defs;
+    if (defs === null) requiredNull(this.column, rowIndex);
+    if (this.rows >= defs.length) this.growDefs();
+    defs[this.rows++] = 0;
+    return 0;
+  }
+
+  /** Records a present value for the next row; returns the value's slot. */
+  protected pushPresent(): number {
+    const defs = this.defs;
+    if (defs !== null) {
+      if (this.rows >= defs.length) this.growDefs();
+      defs[this.rows] = 1;
+    }
+    this.rows++;
+    return this.count++;
+  }
+
+  private growDefs(): void {
+    const next = new Uint8Array(this.defs!.length * 2);
+    next.set(this.defs!);
+    this.defs = next;
+  }
+
+  truncate(n: number): void {
+    if (this.rows <= n) return;
+    if (this.defs === null || this.defs[n] === 1) this.count--;
+    this.rows = n;
+    this.dropLast();
+  }
+
+  /** Drops the storage of the last value after truncate() removed a present value. */
+  protected dropLast(): void {}
+
+  /** Number of present values among rows [from, to). */
+  protected presentIn(from: number, to: number): number {
+    const defs = this.defs;
+    if (defs === null) return to - from;
+    let n = 0;
+    for (let r = from; r < to; r++) n += defs[r];
+    return n;
+  }
+
+  protected reset(): void {
+    this.rows = 0;
+    this.count = 0;
+  }
+}
+
+/** INTEGER and TIMESTAMP: INT64, buffered as (lo, hi) Int32 pairs = the PLAIN little-endian bytes. */
+export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
+  private words: Int32Array;
+  private readonly timestamp: boolean;
+
+  constructor(column: Column, capacity: number) {
+    super(column, capacity);
+    this.words = new Int32Array(capacity * 2);
+    this.timestamp = column.type === 'TIMESTAMP';
+  }
+
+  push(value: unknown, rowIndex: number): number {
+    if (value === null || value === undefined) return this.pushNull(rowIndex);
+    let lo: number;
+    let hi: number;
+    if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value)) {
+        fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
+      }
+      hi = Math.floor(value / 4294967296);
+      lo = value - hi * 4294967296;
+    } else if (typeof value === 'bigint') {
+      if (BigInt.asIntN(64, value) !== value) fail(this.column, rowIndex, `value ${value} is out of INT64 range`);
+      lo = Number(BigInt.asUintN(32, value));
+      hi = Number(BigInt.asIntN(32, value >> 32n));
+    } else if (this.timestamp && value instanceof Date) {
+      const ms = value.getTime();
+      if (Number.isNaN(ms)) fail(this.column, rowIndex, 'got an invalid Date');
+      hi = Math.floor(ms / 4294967296);
+      lo = ms - hi * 4294967296;
+    } else {
+      fail(
+        this.column,
+        rowIndex,
+        this.timestamp ? `expects epoch milliseconds (number), got ${typeof value}` : `expects an integer (number or bigint), got ${typeof value}`,
+      );
+    }
+    const slot = this.pushPresent();
+    let words = this.words;
+    if (slot * 2 >= words.length) {
+      words = new Int32Array(words.length * 2);
+      words.set(this.words);
+      this.words = words;
+    }
+    words[slot * 2] = lo;
+    words[slot * 2 + 1] = hi;
+    return 8;
+  }
+
+  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+    const { rows, count, words } = this;
+    const chunk = new ChunkWriter(this.column, 'INT64', out, scratch, opts);
+    const bytes = new Uint8Array(words.buffer, words.byteOffset, count * 8);
+    const rowsPerPage = Math.max(1, Math.floor(opts.pageBytes / 8));
+    let v = 0;
+    for (let r = 0; r < rows; r += rowsPerPage) {
+      const end = Math.min(rows, r + rowsPerPage);
+      const present = this.presentIn(r, end);
+      let pos = chunk.beginDataPage(this.defs, r, end, present * 8);
+      scratch.page.set(bytes.subarray(v * 8, (v + present) * 8), pos);
+      pos += present * 8;
+      chunk.endDataPage(pos, end - r, 'PLAIN');
+      v += present;
+    }
+    let statistics: ChunkStatistics | undefined;
+    if (opts.statistics) {
+      statistics = { null_count: BigInt(rows - count) };
+      if (count > 0) {
+        let minHi = words[1];
+        let minLo = words[0] >>> 0;
+        let maxHi = minHi;
+        let maxLo = minLo;
+        for (let i = 2; i < count * 2; i += 2) {
+          const hi = words[i + 1];
+          if (hi <= minHi) {
+            const lo = words[i] >>> 0;
+            if (hi < minHi || lo < minLo) {
+              minHi = hi;
+              minLo = lo;
+            }
+          }
+          if (hi >= maxHi) {
+            const lo = words[i] >>> 0;
+            if (hi > maxHi || lo > maxLo) {
+              maxHi = hi;
+              maxLo = lo;
+            }
+          }
+        }
+        statistics.min_value = (BigInt(minHi) << 32n) + BigInt(minLo);
+        statistics.max_value = (BigInt(maxHi) << 32n) + BigInt(maxLo);
+      }
+    }
+    this.reset();
+    return chunk.finish(rows, statistics);
+  }
+}
+
+export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
+  private values: Uint8Array;
+
+  constructor(column: Column, capacity: number) {
+    super(column, capacity);
+    this.values = new Uint8Array(capacity);
+  }
+
+  push(value: unknown, rowIndex: number): number {
+    if (value === null || value === undefined) return this.pushNull(rowIndex);
+    if (typeof value !== 'boolean') fail(this.column, rowIndex, `expects a boolean, got ${typeof value}`);
+    const slot = this.pushPresent();
+    if (slot >= this.values.length) {
+      const next = new Uint8Array(this.values.length * 2);
+      next.set(this.values);
+      this.values = next;
+    }
+    this.values[slot] = value ? 1 : 0;
+    return 1;
+  }
+
+  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+    const { rows, count, values } = this;
+    const chunk = new ChunkWriter(this.column, 'BOOLEAN', out, scratch, opts);
+    const rowsPerPage = Math.max(8, Math.floor(opts.pageBytes * 8));
+    let v = 0;
+    for (let r = 0; r < rows; r += rowsPerPage) {
+      const end = Math.min(rows, r + rowsPerPage);
+      const present = this.presentIn(r, end);
+      let pos = chunk.beginDataPage(this.defs, r, end, (present + 7) >> 3);
+      pos = packBits(values, v, v + present, scratch.page, pos);
+      chunk.endDataPage(pos, end - r, 'PLAIN');
+      v += present;
+    }
+    let statistics: ChunkStatistics | undefined;
+    if (opts.statistics) {
+      statistics = { null_count: BigInt(rows - count) };
+      if (count > 0) {
+        let trues = 0;
+        for (let i = 0; i < count; i++) trues += values[i];
+        statistics.min_value = trues === count;
+        statistics.max_value = trues > 0;
+      }
+    }
+    this.reset();
+    return chunk.finish(rows, statistics);
+  }
+}
+
+/** Strings: buffered as JS strings, UTF-8 encoded straight into the page buffer when encoded. */
+export class StringBuffer extends BaseBuffer implements ColumnBuffer {
+  private values: string[] = [];
+
+  push(value: unknown, rowIndex: number): number {
+    if (value === null || value === undefined) return this.pushNull(rowIndex);
+    if (typeof value !== 'string') fail(this.column, rowIndex, `expects a string, got ${typeof value}`);
+    this.pushPresent();
+    this.values.push(value);
+    return value.length + 4;
+  }
+
+  protected override dropLast(): void {
+    this.values.length = this.count;
+  }
+
+  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+    const values = this.values;
+    const rows = this.rows;
+    const count = this.count;
+    const chunk = new ChunkWriter(this.column, 'BYTE_ARRAY', out, scratch, opts);
+    let minMax: [string, string] | undefined;
+    const dict = looksLowCardinality(values, count) ? buildDictionary(values, count, scratch, opts.dictionaryBytes) : undefined;
+    if (dict) {
+      // dictionary page: the distinct values, PLAIN
+      const entries = dict.entries;
+      const bound = plainBound(entries, 0, entries.length);
+      scratch.ensurePage(bound);
+      const { pos, ascii } = writePlainStrings(entries, 0, entries.length, scratch.page, 0);
+      chunk.writeDictionaryPage(pos, entries.length);
+      if (opts.statistics && entries.length > 0) minMax = stringMinMax(entries, entries.length, ascii);
+      // data pages: bit width, then RLE/bit-packed indexes
+      const width = Math.max(1, 32 - Math.clz32(entries.length - 1));
+      const indexes = scratch.indexes;
+      const rowsPerPage = Math.max(8, Math.floor((opts.pageBytes * 8) / width));
+      let v = 0;
+      for (let r = 0; r < rows; r += rowsPerPage) {
+        const end = Math.min(rows, r + rowsPerPage);
+        const present = this.presentIn(r, end);
+        let p = chunk.beginDataPage(this.defs, r, end, 1 + rleBound(present, width));
+        scratch.page[p++] = width;
+        p = rleHybrid(indexes, v, v + present, width, scratch.page, p);
+        chunk.endDataPage(p, end - r, 'PLAIN_DICTIONARY');
+        v += present;
+      }
+    } else {
+      let ascii = true;
+      let v = 0;
+      let r = 0;
+      const target = opts.pageBytes;
+      while (r < rows) {
+        // page boundary: estimated by UTF-16 length (+4 per value), cut at a row
+        let end = r;
+        let est = 0;
+        let present = 0;
+        const defs = this.defs;
+        while (end < rows && est < target) {
+          if (defs === null || defs[end] === 1) {
+            est += values[v + present].length + 4;
+            present++;
+          }
+          end++;
+        }
+        const bound = plainBound(values, v, v + present);
+        const start = chunk.beginDataPage(this.defs, r, end, bound);
+        const written = writePlainStrings(values, v, v + present, scratch.page, start);
+        if (!written.ascii) ascii = false;
+        chunk.endDataPage(written.pos, end - r, 'PLAIN');
+        v += present;
+        r = end;
+      }
+      if (opts.statistics && count > 0) minMax = stringMinMax(values, count, ascii);
+    }
+    let statistics: ChunkStatistics | undefined;
+    if (opts.statistics) {
+      statistics = { null_count: BigInt(rows - count) };
+      if (minMax) {
+        statistics.min_value = minMax[0];
+        statistics.max_value = minMax[1];
+      }
+    }
+    this.values = [];
+    this.reset();
+    return chunk.finish(rows, statistics, dict !== undefined);
+  }
+}
+
+export function columnBuffer(column: Column, capacity: number): ColumnBuffer {
+  switch (column.type) {
+    case 'INTEGER':
+    case 'TIMESTAMP':
+      return new Int64Buffer(column, capacity);
+    case 'STRING':
+      return new StringBuffer(column, capacity);
+    case 'BOOLEAN':
+      return new BooleanBuffer(column, capacity);
+  }
+}
+
+type ChunkStatistics = NonNullable<ChunkMeta['meta_data']['statistics']>;
+
+// ---------------------------------------------------------------------------------------------
+// Strings
+
+const SAMPLE = 512;
+
+/** Whether at most half of a sample spread over the values is distinct (dictionary candidate). */
+function looksLowCardinality(values: string[], n: number): boolean {
+  if (n === 0) return false;
+  const step = n <= SAMPLE ? 1 : n / SAMPLE;
+  const seen = new Set<string>();
+  let count = 0;
+  for (let f = 0; f < n; f += step) {
+    count++;
+    seen.add(values[Math.floor(f)]);
+  }
+  return seen.size * 2 <= count;
+}
+
+/**
+ * Dictionary of the column chunk's values, with each value's index in scratch.indexes; undefined
+ * when the values turn out not to repeat enough (more than half distinct) or the dictionary would
+ * exceed `maxBytes`.
+ */
+function buildDictionary(values: string[], n: number, scratch: Scratch, maxBytes: number): { entries: string[] } | undefined {
+  if (scratch.indexes.length < n) scratch.indexes = new Int32Array(Math.max(n, scratch.indexes.length * 2));
+  const indexes = scratch.indexes;
+  const map = new Map<string, number>();
+  const entries: string[] = [];
+  const maxEntries = Math.max(1, n >> 1);
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const s = values[i];
+    let k = map.get(s);
+    if (k === undefined) {
+      k = entries.length;
+      bytes += s.length + 4;
+      if (k >= maxEntries || bytes > maxBytes) return undefined;
+      map.set(s, k);
+      entries.push(s);
+    }
+    indexes[i] = k;
+  }
+  return { entries };
+}
+
+/** Upper bound of the PLAIN bytes of values[from, to): 4 + 3 bytes per UTF-16 unit each. */
+function plainBound(values: string[], from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n += values[i].length;
+  return (to - from) * 4 + n * 3;
+}
+
+/**
+ * Writes values[from, to) PLAIN (4-byte length + UTF-8) into `b` at `pos` (room checked by the
+ * caller with plainBound); `ascii` tells whether every value was ASCII.
+ */
+function writePlainStrings(values: string[], from: number, to: number, b: Buffer, pos: number): { pos: number; ascii: boolean } {
+  let ascii = true;
+  for (let i = from; i < to; i++) {
+    const s = values[i];
+    const len = s.length;
+    const start = pos + 4;
+    let w: number;
+    if (len <= 64) {
+      // short strings: a byte loop beats a native call per value while the chars are ASCII
+      let k = 0;
+      for (; k < len; k++) {
+        const c = s.charCodeAt(k);
+        if (c >= 0x80) break;
+        b[start + k] = c;
+      }
+      if (k === len) {
+        w = len;
+      } else {
+        w = b.write(s, start, 'utf8');
+        ascii = false;
+      }
+    } else {
+      w = b.write(s, start, 'utf8');
+      if (w !== len) ascii = false;
+    }
+    b[pos] = w;
+    b[pos + 1] = w >>> 8;
+    b[pos + 2] = w >>> 16;
+    b[pos + 3] = w >>> 24;
+    pos = start + w;
+  }
+  return { pos, ascii };
+}
+
+/** Min and max of values[0, n) in UTF-8 byte order (= code point order). */
+function stringMinMax(values: string[], n: number, ascii: boolean): [string, string] {
+  let min = values[0];
+  let max = min;
+  if (ascii) {
+    // ASCII: UTF-16 code unit order (JS comparison) is byte order
+    for (let i = 1; i < n; i++) {
+      const s = values[i];
+      if (s < min) min = s;
+      else if (s > max) max = s;
+    }
+  } else {
+    for (let i = 1; i < n; i++) {
+      const s = values[i];
+      if (compareUtf8(s, min) < 0) min = s;
+      else if (compareUtf8(s, max) > 0) max = s;
+    }
+  }
+  return [min, max];
+}
+
+/**
+ * Compares strings in UTF-8 byte order, which is code point order; JS `<` compares UTF-16 code
+ * units, which misorders supplementary characters against U+E000..U+FFFF. Lone surrogates compare
+ * as U+FFFD, which is what they are written as.
+ */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  // back up to the start of a surrogate pair
+  if (i > 0 && i < n) {
+    const prev = a.charCodeAt(i - 1);
+    if (prev >= 0xd800 && prev <= 0xdbff) i--;
+  }
+  let ia = i;
+  let ib = i;
+  while (ia < a.length && ib < b.length) {
+    const ca = codePoint(a, ia);
+    const cb = codePoint(b, ib);
+    if (ca !== cb) return ca - cb;
+    ia += ca > 0xffff ? 2 : 1;
+    ib += cb > 0xffff ? 2 : 1;
+  }
+  return a.length - ia - (b.length - ib);
+}
+
+function codePoint(s: string, i: number): number {
+  const c = s.codePointAt(i)!;
+  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RLE / bit-packed hybrid and bit packing
+
+/** Upper bound of the RLE/bit-packed hybrid bytes of n values of `width` bits. */
+function rleBound(n: number, width: number): number {
+  // per 8 values: bit-packed `width` bytes, or an RLE run (>= 8 values) of a 1-byte header (a
+  // longer header means >= 64 values) plus the value; plus one bit-packed run header per segment
+  return Math.ceil(n / 8) * (width + ((width + 7) >> 3) + 2) + 16;
+}
+
+/**
+ * Encodes values[from, to) (each < 2^width, width <= 24) as the RLE/bit-packed hybrid into `b` at
+ * `pos`; returns the position after. Runs of 8 or more equal values become RLE runs; the rest is
+ * bit-packed in groups of 8 (at most 63 groups per run, as parquet-mr writes them).
+ */
+export function rleHybrid(values: ArrayLike<number>, from: number, to: number, width: number, b: Uint8Array, pos: number): number {
+  const valueBytes = (width + 7) >> 3;
+  let pending = from; // first value not yet written
+  let i = from;
+  while (i < to) {
+    const v = values[i];
+    let j = i + 1;
+    while (j < to && values[j] === v) j++;
+    if (j - i >= 8) {
+      // the pending values must end on a group of 8: borrow from the run
+      const pad = (8 - ((i - pending) & 7)) & 7;
+      if (j - i - pad >= 8) {
+        const runStart = i + pad;
+        if (runStart > pending) pos = bitPackRuns(values, pending, runStart, width, b, pos);
+        let header = (j - runStart) * 2;
+        while (header >= 0x80) {
+          b[pos++] = (header & 0x7f) | 0x80;
+          header = Math.floor(header / 128);
+        }
+        b[pos++] = header;
+        for (let k = 0; k < valueBytes; k++) b[pos++] = (v >>> (8 * k)) & 0xff;
+        pending = j;
+      }
+    }
+    i = j;
+  }
+  if (pending < to) pos = bitPackRuns(values, pending, to, width, b, pos);
+  return pos;
+}
+
+/** Bit-packed runs of values[from, to) (a multiple of 8 values unless it ends the data). */
+function bitPackRuns(values: ArrayLike<number>, from: number, to: number, width: number, b: Uint8Array, pos: number): number {
+  while (from < to) {
+    const n = Math.min(to - from, 504);
+    const groups = (n + 7) >> 3;
+    b[pos++] = (groups << 1) | 1;
+    const stop = from + groups * 8;
+    if (width === 1) {
+      for (let k = from; k < stop; k += 8) {
+        let byte = 0;
+        for (let bit = 0; bit < 8; bit++) {
+          const x = k + bit < to ? values[k + bit] : 0;
+          byte |= x << bit;
+        }
+        b[pos++] = byte;
+      }
+    } else {
+      let acc = 0;
+      let bits = 0;
+      for (let k = from; k < stop; k++) {
+        const x = k < to ? values[k] : 0;
+        acc |= x << bits;
+        bits += width;
+        while (bits >= 8) {
+          b[pos++] = acc & 0xff;
+          acc >>>= 8;
+          bits -= 8;
+        }
+      }
+    }
+    from += n;
+  }
+  return pos;
+}
+
+/** PLAIN booleans: bit-packed, least significant bit first; returns the position after. */
+function packBits(values: Uint8Array, from: number, to: number, b: Uint8Array, pos: number): number {
+  for (let k = from; k < to; k += 8) {
+    let byte = 0;
+    const n = Math.min(8, to - k);
+    for (let bit = 0; bit < n; bit++) byte |= values[k + bit] << bit;
+    b[pos++] = byte;
+  }
+  return pos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages of one column chunk
+
+class ChunkWriter {
+  private readonly start: number;
+  private dictionaryOffset: number | undefined;
+  private dataOffset: number | undefined;
+  private uncompressed = 0;
+  private dataPages = 0;
+
+  constructor(
+    private readonly column: Column,
+    private readonly type: 'INT64' | 'BYTE_ARRAY' | 'BOOLEAN',
+    private readonly out: PageOut,
+    private readonly scratch: Scratch,
+    private readonly opts: EncodeOptions,
+  ) {
+    this.start = out.offset;
+  }
+
+  /** The dictionary page's PLAIN bytes are in scratch.page[0, end). */
+  writeDictionaryPage(end: number, entries: number): void {
+    this.dictionaryOffset = this.out.offset;
+    this.writePage(end, PAGE_TYPE.DICTIONARY_PAGE, entries, ENCODING.PLAIN_DICTIONARY);
+  }
+
+  /**
+   * Starts a data page for rows [from, to): writes their definition levels (OPTIONAL columns) and
+   * makes room for `valueBytes` more; returns where the values go in scratch.page.
+   */
+  beginDataPage(defs: Uint8Array | null, from: number, to: number, valueBytes: number): number {
+    const levelBytes = defs === null ? 0 : 4 + rleBound(to - from, 1);
+    const page = this.scratch.ensurePage(levelBytes + valueBytes);
+    if (defs === null) return 0;
+    const end = rleHybrid(defs, from, to, 1, page, 4);
+    const len = end - 4;
+    page[0] = len;
+    page[1] = len >>> 8;
+    page[2] = len >>> 16;
+    page[3] = len >>> 24;
+    return end;
+  }
+
+  /** The data page's bytes are in scratch.page[0, end). */
+  endDataPage(end: number, numValues: number, encoding: Encoding): void {
+    this.dataOffset ??= this.out.offset;
+    this.dataPages++;
+    this.writePage(end, PAGE_TYPE.DATA_PAGE, numValues, ENCODING[encoding]);
+    this.encoding = encoding;
+  }
+
+  private encoding: Encoding = 'PLAIN';
+
+  private writePage(end: number, pageType: number, numValues: number, encoding: number): void {
+    const { scratch, out } = this;
+    const page = scratch.page;
+    let body: Uint8Array = page;
+    let bodyLen = end;
+    switch (this.opts.codec) {
+      case 'SNAPPY': {
+        const need = snappyMaxLength(end);
+        if (scratch.comp.length < need) scratch.comp = new Uint8Array(Math.max(need, scratch.comp.length * 2));
+        bodyLen = snappyCompressInto(page, 0, end, scratch.comp, 0);
+        body = scratch.comp;
+        break;
+      }
+      case 'GZIP':
+        body = zlib.gzipSync(page.subarray(0, end));
+        bodyLen = body.length;
+        break;
+      case 'ZSTD':
+        body = zstdCompressSync!(page.subarray(0, end));
+        bodyLen = body.length;
+        break;
+      case 'UNCOMPRESSED':
+        break;
+    }
+    const h = scratch.header;
+    let p = 0;
+    h[p++] = 0x15; // 1: type (i32)
+    p = zigzag32(h, p, pageType);
+    h[p++] = 0x15; // 2: uncompressed_page_size
+    p = zigzag32(h, p, end);
+    h[p++] = 0x15; // 3: compressed_page_size
+    p = zigzag32(h, p, bodyLen);
+    if (pageType === PAGE_TYPE.DATA_PAGE) {
+      h[p++] = 0x2c; // 5: data_page_header (struct)
+      h[p++] = 0x15; // 1: num_values
+      p = zigzag32(h, p, numValues);
+      h[p++] = 0x15; // 2: encoding
+      p = zigzag32(h, p, encoding);
+      h[p++] = 0x15; // 3: definition_level_encoding
+      p = zigzag32(h, p, ENCODING.RLE);
+      h[p++] = 0x15; // 4: repetition_level_encoding
+      p = zigzag32(h, p, ENCODING.RLE);
+      h[p++] = 0; // end data_page_header
+    } else {
+      h[p++] = 0x4c; // 7: dictionary_page_header (struct)
+      h[p++] = 0x15; // 1: num_values
+      p = zigzag32(h, p, numValues);
+      h[p++] = 0x15; // 2: encoding
+      p = zigzag32(h, p, encoding);
+      h[p++] = 0; // end dictionary_page_header
+    }
+    h[p++] = 0; // end PageHeader
+    out.append(h, 0, p);
+    out.append(body, 0, bodyLen);
+    this.uncompressed += p + end;
+  }
+
+  finish(rows: number, statistics: ChunkStatistics | undefined, dictionary = false): ChunkMeta {
+    const dataEncoding = this.encoding;
+    const encodings: Encoding[] = dictionary ? ['PLAIN_DICTIONARY'] : [dataEncoding];
+    if (this.column.required === false) encodings.push('RLE');
+    const meta: ChunkMeta['meta_data'] = {
+      type: this.type,
+      encodings,
+      path_in_schema: [this.column.name],
+      codec: this.opts.codec,
+      num_values: BigInt(rows),
+      total_uncompressed_size: BigInt(this.uncompressed),
+      total_compressed_size: BigInt(this.out.offset - this.start),
+      data_page_offset: BigInt(this.dataOffset ?? this.out.offset),
+    };
+    if (this.dictionaryOffset !== undefined) meta.dictionary_page_offset = BigInt(this.dictionaryOffset);
+    if (statistics) meta.statistics = statistics;
+    if (this.opts.statistics) {
+      meta.encoding_stats = [];
+      if (dictionary) meta.encoding_stats.push({ page_type: 'DICTIONARY_PAGE', encoding: 'PLAIN_DICTIONARY', count: 1 });
+      meta.encoding_stats.push({ page_type: 'DATA_PAGE', encoding: dataEncoding, count: this.dataPages });
+    }
+    return { file_offset: BigInt(this.start), meta_data: meta };
+  }
+}
+
+function zigzag32(b: Uint8Array, p: number, v: number): number {
+  let z = ((v << 1) ^ (v >> 31)) >>> 0;
+  while (z >= 0x80) {
+    b[p++] = (z & 0x7f) | 0x80;
+    z >>>= 7;
+  }
+  b[p++] = z;
+  return p;
+}
