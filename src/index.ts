@@ -1,5 +1,8 @@
-// App entry (package.json "main"): registering every function is importing it.
-import './functions/ingest.js';
-import './functions/integration.js';
-import './functions/exportTimer.js';
-import './functions/exportWorker.js';
+// App entry (package.json "main"): telemetry first (when configured), then every function registers by being imported.
+import { initTelemetry } from './lib/telemetry.js';
+
+await initTelemetry();
+await import('./functions/ingest.js');
+await import('./functions/integration.js');
+await import('./functions/exportTimer.js');
+await import('./functions/exportWorker.js');

@@ -3,6 +3,7 @@ import { getServices } from '../lib/services.js';
 import { errorResponse, jsonBody } from '../lib/http.js';
 import { parseFileTypeToken } from '../lib/ingest.js';
 import { parseWorkspaceId } from '../lib/routes.js';
+import { createLogger } from '../lib/log.js';
 
 /** POST /api/workspaces/{workspaceId}/ingest/{fileType}: the platform's writes (SPEC section 6). */
 export async function ingest(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -12,6 +13,7 @@ export async function ingest(request: HttpRequest, context: InvocationContext): 
     const body = await jsonBody(request);
     const services = await getServices();
     const result = await services.ingest.ingest(workspaceId, fileType, body);
+    createLogger(context).info('ingest accepted', { invocationId: context.invocationId, workspaceId, fileType, ...result });
     return { status: 202, jsonBody: result };
   } catch (e) {
     return errorResponse(e, (m) => context.error(m));

@@ -1,4 +1,6 @@
 // Settings are read and validated once, at start-up, into a typed object.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
@@ -70,4 +72,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     timeBudgetMs: l.EXPORT_TIME_BUDGET_SECONDS * 1000,
     leaseMs: l.EXPORT_LEASE_SECONDS * 1000,
   };
+}
+
+/**
+ * The queue trigger's maxDequeueCount from host.json (the Functions host reads the same file), so
+ * the worker knows a failure on the last attempt sends the message to the poison queue.
+ */
+let dequeueCount: number | undefined;
+export function maxDequeueCount(hostJsonPath = path.join(process.cwd(), 'host.json')): number {
+  return (dequeueCount ??= readMaxDequeueCount(hostJsonPath));
+}
+
+function readMaxDequeueCount(hostJsonPath: string): number {
+  try {
+    const n = JSON.parse(readFileSync(hostJsonPath, 'utf8'))?.extensions?.queues?.maxDequeueCount;
+    return Number.isInteger(n) && n > 0 ? n : 5;
+  } catch {
+    return 5; // the Functions default
+  }
 }

@@ -9,7 +9,8 @@ import { ContainerClient } from '@azure/storage-blob';
 import type { Config } from './config.js';
 import type { AppStorage } from './storage.js';
 import { encodeKey } from './storage.js';
-import { columnsFor, SCHEMAS, V1_FILE_TYPES, type FileType, type SchemaVersion } from './schemas.js';
+import { z } from 'zod';
+import { columnsFor, FILE_TYPES, SCHEMAS, V1_FILE_TYPES, type FileType, type SchemaVersion } from './schemas.js';
 import { ParquetFileWriter, type Row } from './parquet.js';
 import { CreateOnlyBlob } from './blob-file.js';
 import { blobName, fileName } from './naming.js';
@@ -22,6 +23,19 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { UserError } from './errors.js';
 import { redact } from './sas.js';
+import type { Logger } from './log.js';
+import { failureKind, telemetry } from './telemetry.js';
+
+const exportMessage = z.strictObject({
+  workspaceId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  fileType: z.enum(FILE_TYPES),
+});
+
+/** The export queue's message: `{workspaceId, fileType}` (base64 JSON on the wire; never a SAS). */
+export function parseExportMessage(message: unknown): { success: true; data: ExportJob } | { success: false; issues: string[] } {
+  const parsed = exportMessage.safeParse(message);
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`) };
+}
 
 export const EVENTS_INITIAL_WINDOW_MS = 30 * 24 * 3600 * 1000;
 
@@ -34,14 +48,11 @@ export type ExportStatus = 'skipped' | 'busy' | 'nothing' | 'done' | 'continued'
 
 export interface ExportOutcome {
   status: ExportStatus;
-  files: { name: string; rows: number; bytes: number }[];
+  files: { name: string; sequence: number; rows: number; bytes: number }[];
   reason?: string;
+  failureKind?: 'credentials' | 'bad_data';
 }
 
-export interface ExportLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
 
 /** Fault seams for tests (issue: crash at every step). Production passes none. */
 export interface ExportFaults {
@@ -59,7 +70,7 @@ export interface ExporterDeps {
   integrations: Integrations;
   cursors: Cursors;
   clock: Clock;
-  log?: ExportLogger;
+  log?: Logger;
   faults?: ExportFaults;
 }
 
@@ -77,7 +88,65 @@ const SNAPSHOT_TYPES: readonly FileType[] = ['people', 'attributes'];
 export class Exporter {
   constructor(private readonly deps: ExporterDeps) {}
 
+  /** One export invocation for a pair, traced: a span with the outcome, metrics, a structured log line. */
   async run(job: ExportJob, owner: string): Promise<ExportOutcome> {
+    const started = this.deps.clock.now();
+    const fields = { workspaceId: job.workspaceId, fileType: job.fileType };
+    return telemetry.exportSpan({ 'workspace.id': job.workspaceId, 'export.file_type': job.fileType }, async (span) => {
+      let outcome: ExportOutcome;
+      try {
+        outcome = await this.runPair(job, owner);
+      } catch (e) {
+        const kind = failureKind(e);
+        telemetry.failure(kind, fields);
+        this.deps.log?.error('export failed', { ...fields, outcome: 'error', failureKind: kind, error: redact(String((e as Error)?.message ?? e)), durationMs: this.deps.clock.now() - started });
+        throw e;
+      }
+      const rows = outcome.files.reduce((n, f) => n + f.rows, 0);
+      const bytes = outcome.files.reduce((n, f) => n + f.bytes, 0);
+      const sequences = outcome.files.map((f) => f.sequence);
+      const summary = {
+        ...fields,
+        outcome: outcome.status,
+        files: outcome.files.length,
+        rows,
+        bytes,
+        ...(sequences.length ? { firstSequence: Math.min(...sequences), lastSequence: Math.max(...sequences) } : {}),
+        durationMs: this.deps.clock.now() - started,
+        ...(outcome.reason ? { reason: outcome.reason } : {}),
+      };
+      span.setAttributes({
+        'export.outcome': outcome.status,
+        'export.files': outcome.files.length,
+        'export.rows': rows,
+        'export.bytes': bytes,
+        ...(sequences.length ? { 'export.sequence': Math.max(...sequences) } : {}),
+      });
+      if (outcome.status === 'failed') {
+        const kind = outcome.failureKind ?? 'credentials';
+        telemetry.failure(kind, fields);
+        span.setAttribute('export.failure_kind', kind);
+        this.deps.log?.warn('export failed', { ...summary, failureKind: kind });
+      } else {
+        this.deps.log?.info('export finished', summary);
+      }
+      const lag = await this.lagSeconds(job).catch(() => undefined);
+      if (lag !== undefined) {
+        telemetry.lag(fields, lag);
+        span.setAttribute('export.lag_seconds', lag);
+      }
+      return outcome;
+    });
+  }
+
+  /** Age of the oldest change of the pair not exported yet (0 when up to date). */
+  private async lagSeconds(job: ExportJob): Promise<number | undefined> {
+    const cursor = await this.deps.cursors.get(job.workspaceId, job.fileType);
+    const oldest = await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, cursor.lastSeq);
+    return oldest === undefined ? 0 : Math.max(0, Math.round((this.deps.clock.now() - oldest) / 1000));
+  }
+
+  private async runPair(job: ExportJob, owner: string): Promise<ExportOutcome> {
     const { integrations, cursors, clock, config } = this.deps;
     const started = clock.now();
     const integration = await integrations.get(job.workspaceId);
@@ -143,8 +212,9 @@ export class Exporter {
           });
           return { status: files.length || run.files ? 'done' : 'nothing', files };
         }
-        files.push({ name, rows: file.rows, bytes: file.bytes });
-        this.deps.log?.info('export file written', { workspaceId: job.workspaceId, fileType: job.fileType, file: name, sequence, rows: file.rows, bytes: file.bytes });
+        files.push({ name, sequence, rows: file.rows, bytes: file.bytes });
+        telemetry.fileWritten(job, file.rows);
+        this.deps.log?.info('export file written', { workspaceId: job.workspaceId, fileType: job.fileType, file: name, sequence, ...(isPart ? { part: run.nextPart } : {}), rows: file.rows, bytes: file.bytes });
         cursor = await cursors.save({
           ...cursor,
           run: { ...run, position: file.end, files: run.files + 1, rows: run.rows + file.rows, ...(isPart ? { nextPart: run.nextPart! + 1 } : {}) },
@@ -177,7 +247,7 @@ export class Exporter {
       await cursors.save(recorded).catch(() => undefined);
       // A customer-side problem (credentials, container) is recorded and retried at the next tick,
       // not hot-looped into the poison queue; anything else fails the message so the host retries it.
-      if (err instanceof UserError) return { status: 'failed', files, reason: err.message };
+      if (err instanceof UserError) return { status: 'failed', files, reason: err.message, failureKind: failureKind(err) === 'credentials' ? 'credentials' : 'bad_data' };
       throw e;
     }
   }

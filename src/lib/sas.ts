@@ -89,5 +89,5 @@ export function normalizeBlobPath(path: string | undefined): string {
 
 /** Never log or return a SAS: this removes the query (signature included) from any text. */
 export function redact(text: string): string {
-  return text.replace(/([?&])(sig|se|sp|si|sv|sr|st|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|ses)=[^&\s"'<>]*/gi, '$1$2=REDACTED');
+  return text.replace(/([?&])(sig|se|sp|si|sv|sr|st|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|ses)=[^&\s"'<>]*/gi, '$1redacted');
 }

@@ -6,7 +6,8 @@ import { PeopleState } from './people-state.js';
 import { Ingest } from './ingest.js';
 import { Integrations } from './integration.js';
 import { Cursors } from './cursors.js';
-import { Exporter, type ExportLogger } from './export.js';
+import { Exporter } from './export.js';
+import type { Logger } from './log.js';
 import { systemClock, type Clock } from './clock.js';
 import { TABLES } from './storage.js';
 import { decryptSecret, encryptSecret } from './crypto.js';
@@ -21,7 +22,7 @@ export interface Services {
   integrations: Integrations;
   cursors: Cursors;
   clock: Clock;
-  exporter(log?: ExportLogger): Exporter;
+  exporter(log?: Logger): Exporter;
 }
 
 export function createServices(config: Config, clock: Clock = systemClock): Services {

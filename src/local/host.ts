@@ -46,6 +46,8 @@ export interface LogRecord {
   function?: string;
   invocationId?: string;
   message: string;
+  /** Structured fields of the app's log lines (workspaceId, fileType, sequence, ...). */
+  [field: string]: unknown;
 }
 
 export type LogSink = (record: LogRecord) => void;
@@ -302,6 +304,19 @@ const LEVELS: Record<CoreLogLevel, LogLevel | undefined> = {
   none: undefined,
 };
 
+/** A message that is one JSON object (the app's structured logs) becomes the record's fields. */
+function structured(message: string): { message: string } & Record<string, unknown> {
+  if (message.startsWith('{') && message.endsWith('}')) {
+    try {
+      const parsed = JSON.parse(message) as Record<string, unknown>;
+      if (parsed && typeof parsed.message === 'string') return parsed as { message: string } & Record<string, unknown>;
+    } catch {
+      // not JSON: a plain message
+    }
+  }
+  return { message };
+}
+
 const defaultSink: LogSink = (record) => {
   process.stdout.write(JSON.stringify(record) + '\n');
 };
@@ -499,7 +514,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
           }
         }
         const mapped = LEVELS[lvl];
-        if (mapped) sink({ timestamp: new Date().toISOString(), level: mapped, category: 'user', function: functionName, invocationId, message });
+        if (mapped) sink({ timestamp: new Date().toISOString(), level: mapped, category: 'user', function: functionName, invocationId, ...structured(message) });
       },
     });
     log('info', `Executing '${functionName}' (Reason='${reason}', Id=${invocationId})`, { function: functionName, invocationId });
