@@ -51,7 +51,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const limits = z
     .object({
-      EXPORT_MAX_ROWS_PER_FILE: positiveInt('EXPORT_MAX_ROWS_PER_FILE', 500_000),
+      EXPORT_MAX_ROWS_PER_FILE: positiveInt('EXPORT_MAX_ROWS_PER_FILE', 250_000),
       EXPORT_MAX_BYTES_PER_FILE: positiveInt('EXPORT_MAX_BYTES_PER_FILE', 512 * 1024 * 1024),
       EXPORT_TIME_BUDGET_SECONDS: positiveInt('EXPORT_TIME_BUDGET_SECONDS', 300),
       EXPORT_LEASE_SECONDS: positiveInt('EXPORT_LEASE_SECONDS', 540),

@@ -137,6 +137,14 @@ export class Cursors {
     return out;
   }
 
+  /** `workspaceId|fileType` of every pair whose lease is held at `now` (the exports running now). */
+  async leased(now: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    const filter = `leaseUntil gt ${now}L`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) out.add(`${e.partitionKey}|${e.rowKey}`);
+    return out;
+  }
+
   /** DELETE of the integration: every cursor of the workspace starts over, sequences carry on. */
   async resetAll(workspaceId: number): Promise<void> {
     for (const c of await this.list(workspaceId)) {

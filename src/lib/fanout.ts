@@ -18,23 +18,23 @@ export async function fanOut(
   concurrency = 32,
 ): Promise<FanOutResult> {
   const result: FanOutResult = { workspaces: 0, enqueued: 0, running: 0 };
+  // One query for the pairs running now (their lease is held), instead of one per workspace.
+  const running = await deps.cursors.leased(deps.clock.now());
   const pending = new Set<Promise<void>>();
   for await (const integration of deps.integrations.list()) {
     if (!integration.enabled) continue;
     result.workspaces++;
-    const task = (async () => {
-      const cursors = new Map((await deps.cursors.list(integration.workspaceId)).map((c) => [c.fileType, c]));
-      const now = deps.clock.now();
-      for (const fileType of integration.files) {
-        if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(fileType)) continue;
-        if ((cursors.get(fileType)?.leaseUntil ?? 0) > now) {
-          result.running++;
-          continue;
-        }
-        await enqueue({ workspaceId: integration.workspaceId, fileType });
-        result.enqueued++;
+    const due = integration.files.filter((fileType) => {
+      if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(fileType)) return false;
+      if (running.has(`${integration.workspaceId}|${fileType}`)) {
+        result.running++;
+        return false;
       }
-    })();
+      return true;
+    });
+    const task = Promise.all(due.map((fileType) => enqueue({ workspaceId: integration.workspaceId, fileType }))).then(() => {
+      result.enqueued += due.length;
+    });
     pending.add(task);
     task.finally(() => pending.delete(task)).catch(() => undefined);
     if (pending.size >= concurrency) await Promise.race(pending);

@@ -1,0 +1,138 @@
+// Export pipeline benchmarks against a real Azurite: store → parquet → blob throughput, peak RSS of
+// an initial sync (measured in a child process that does only the export), and fan-out time.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TableClient, TableTransaction } from '@azure/data-tables';
+import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { loadConfig } from '../src/lib/config.js';
+import { createServices, type Services } from '../src/lib/services.js';
+import { Integrations } from '../src/lib/integration.js';
+import { fanOut } from '../src/lib/fanout.js';
+import { encryptSecret } from '../src/lib/crypto.js';
+import { DEV_ACCOUNT, DEV_KEY } from '../src/local/azurite.js';
+
+export const BENCH_KEY = Buffer.alloc(32, 3).toString('base64');
+
+export function benchServices(connectionString: string, env: Record<string, string> = {}): Services {
+  return createServices(loadConfig({ AzureWebJobsStorage: connectionString, SAS_ENCRYPTION_KEY: BENCH_KEY, EXPORT_TIME_BUDGET_SECONDS: '100000', ...env }));
+}
+
+export function deliveryRow(i: number) {
+  return {
+    delivery_id: `dlv_${i.toString(36).padStart(8, '0')}`,
+    internal_customer_id: `cio_${(i % 50_000).toString(36)}`,
+    subject_id: i % 3 ? `sub_${(i >> 2).toString(36)}` : null,
+    event_id: i % 5 ? null : `evt_${i.toString(36)}`,
+    delivery_type: ['email', 'push', 'sms', 'in-app', 'webhook', 'slack'][i % 6],
+    campaign_id: i % 4 ? (i % 97) + 1 : null,
+    action_id: i % 4 ? (i % 997) + 1 : null,
+    newsletter_id: i % 4 ? null : (i % 31) + 1,
+    content_id: i % 8 ? null : (i % 7) + 1,
+    trigger_id: null,
+    created_at: 1_767_225_600_000 + i * 1000,
+    transactional_message_id: i % 10 ? null : (i % 13) + 1,
+  };
+}
+
+/** Fills a workspace's deliveries log through the source log (segments of 5,000, as ingest would). */
+export async function fillDeliveries(services: Services, workspaceId: number, rows: number): Promise<void> {
+  const segment = 5000;
+  const tasks: Promise<unknown>[] = [];
+  for (let i = 0; i < rows; i += segment) {
+    const records = Array.from({ length: Math.min(segment, rows - i) }, (_, j) => {
+      const r = deliveryRow(i + j) as Record<string, unknown>;
+      for (const k of Object.keys(r)) if (r[k] === null) delete r[k];
+      return r;
+    });
+    tasks.push(services.source.append(workspaceId, [{ fileType: 'deliveries', records }]));
+    if (tasks.length >= 4) await Promise.all(tasks.splice(0));
+  }
+  await Promise.all(tasks);
+}
+
+export async function customerSas(connectionString: string, name: string): Promise<string> {
+  const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(name);
+  await container.createIfNotExists();
+  const sas = generateBlobSASQueryParameters(
+    { containerName: name, permissions: ContainerSASPermissions.parse('racwl'), expiresOn: new Date(Date.now() + 30 * 86400_000) },
+    new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+  ).toString();
+  return `${container.url}?${sas}`;
+}
+
+export interface ExportBenchResult {
+  rows: number;
+  files: number;
+  bytes: number;
+  seconds: number;
+  rowsPerSecond: number;
+  peakRssMiB: number;
+}
+
+/** Ingests `rows` deliveries, then runs the initial sync in a child process and reports its time and peak RSS. */
+export async function benchInitialSync(connectionString: string, workspaceId: number, rows: number): Promise<ExportBenchResult> {
+  const services = benchServices(connectionString);
+  await services.storage.ready();
+  await fillDeliveries(services, workspaceId, rows);
+  const sasUrl = await customerSas(connectionString, `bench-${workspaceId}`);
+  await services.integrations.put(workspaceId, { sasUrl, files: ['deliveries'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--export-child', connectionString, String(workspaceId)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m as ExportBenchResult));
+    child.once('exit', (code) => code !== 0 && reject(new Error(`export child exited with ${code}`)));
+  });
+}
+
+async function exportChild(connectionString: string, workspaceId: number): Promise<void> {
+  const services = benchServices(connectionString);
+  await services.storage.ready();
+  const t0 = performance.now();
+  const out = await services.exporter().run({ workspaceId, fileType: 'deliveries' }, 'bench');
+  const seconds = (performance.now() - t0) / 1000;
+  const rows = out.files.reduce((n, f) => n + f.rows, 0);
+  const result: ExportBenchResult = {
+    rows,
+    files: out.files.length,
+    bytes: out.files.reduce((n, f) => n + f.bytes, 0),
+    seconds,
+    rowsPerSecond: rows / seconds,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
+  process.send!(result);
+}
+
+export interface FanOutBenchResult {
+  workspaces: number;
+  messages: number;
+  seconds: number;
+}
+
+/** `workspaces` integrations (all 8 files) → one timer tick's fan-out into the real queue. */
+export async function benchFanOut(connectionString: string, workspaces: number): Promise<FanOutBenchResult> {
+  const services = benchServices(connectionString, { EXPORT_QUEUE_NAME: 'bench-fanout' });
+  await services.storage.ready();
+  // Settings written straight to the table (the probe of a PUT per workspace is not what is measured).
+  const table = TableClient.fromConnectionString(connectionString, 'integrations', { allowInsecureConnection: true });
+  const sas = encryptSecret('https://example.blob.core.windows.net/c?sv=1&sr=c&sp=racwl&sig=x', Buffer.from(BENCH_KEY, 'base64'));
+  const base = 5_000_000;
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < workspaces; i++) {
+    const tx = new TableTransaction();
+    tx.upsertEntity({ partitionKey: String(base + i), rowKey: 'settings', sas, account: 'a', container: 'c', blobPath: '', files: 'deliveries,metrics,subjects,outputs,content,people,attributes,events', schemaVersion: 'v4', enabled: true, generations: '{}', disabledAt: '{}' }, 'Replace');
+    pending.push(table.submitTransaction(tx.actions));
+    if (pending.length >= 64) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  void Integrations;
+  const exporter = services.exporter();
+  const t0 = performance.now();
+  const result = await fanOut(services, (job) => exporter.enqueue(job), 64);
+  return { workspaces: result.workspaces, messages: result.enqueued, seconds: (performance.now() - t0) / 1000 };
+}
+
+if (process.argv[2] === '--export-child') {
+  exportChild(process.argv[3], Number(process.argv[4])).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

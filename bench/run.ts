@@ -1,0 +1,95 @@
+// `npm run bench`: one table of figures, also written as JSON under bench/results/.
+//   npm run bench                 full sizes (a few minutes)
+//   npm run bench -- --quick      small sizes (about a minute)
+//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, memory, fanout)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startAzurite } from '../src/local/azurite.js';
+import { benchIngest } from './ingest.js';
+import { benchFanOut, benchInitialSync } from './pipeline.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (name: string) => !only || only.includes(name);
+
+const sizes = quick
+  ? { encode: 200_000, ingest: 20_000, export: 100_000, memorySmall: 50_000, memoryLarge: 500_000, fanout: 2_000 }
+  : { encode: 1_000_000, ingest: 100_000, export: 200_000, memorySmall: 200_000, memoryLarge: 2_000_000, fanout: 10_000 };
+
+interface Row {
+  figure: string;
+  value: string;
+  note?: string;
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), quick, sizes, machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` } };
+  const table: Row[] = [];
+  const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+  let encodeRowsPerSecond: number | undefined;
+  if (want('encode')) {
+    const { benchEncode } = (await import('./encode.js')) as unknown as { benchEncode: (rows: number) => Promise<{ oursRowsPerSecond: number; duckdbRowsPerSecond: number; ratio: number }> };
+    const r = await benchEncode(sizes.encode);
+    results.encode = r;
+    encodeRowsPerSecond = r.oursRowsPerSecond;
+    table.push({ figure: `encode ${fmt(sizes.encode)} deliveries rows: ours`, value: `${fmt(r.oursRowsPerSecond)} rows/s` });
+    table.push({ figure: 'encode, DuckDB COPY TO parquet (same rows, same run)', value: `${fmt(r.duckdbRowsPerSecond)} rows/s` });
+    table.push({ figure: 'encode ratio ours / DuckDB', value: `${fmt(r.ratio, 2)}×`, note: 'target ≥ 0.30×' });
+  }
+
+  if (want('ingest')) {
+    const r = await benchIngest(sizes.ingest, 'deliveries');
+    results.ingest = r;
+    table.push({ figure: `ingest ${fmt(sizes.ingest)} deliveries, 1 client, batches of 1,000 (HTTP)`, value: `${fmt(r.recordsPerSecond)} records/s`, note: 'target ≥ 20,000' });
+    const p = await benchIngest(Math.min(10_000, sizes.ingest), 'people');
+    results.ingestPeople = p;
+    table.push({ figure: `ingest ${fmt(p.records)} people with attributes (HTTP)`, value: `${fmt(p.recordsPerSecond)} records/s` });
+  }
+
+  if (want('export') || want('memory') || want('fanout')) {
+    const azurite = await startAzurite();
+    try {
+      if (want('export')) {
+        const r = await benchInitialSync(azurite.connectionString, 1, sizes.export);
+        results.export = r;
+        table.push({ figure: `export pipeline, initial sync of ${fmt(r.rows)} deliveries (store → parquet → blob)`, value: `${fmt(r.rowsPerSecond)} rows/s`, note: `${r.files} files, ${fmt(r.bytes / 2 ** 20, 1)} MiB` });
+        if (encodeRowsPerSecond) table.push({ figure: 'export pipeline / encode-only', value: `${fmt(r.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+      }
+      if (want('memory')) {
+        const small = await benchInitialSync(azurite.connectionString, 2, sizes.memorySmall);
+        const large = await benchInitialSync(azurite.connectionString, 3, sizes.memoryLarge);
+        results.memory = { small, large, ratio: large.peakRssMiB / small.peakRssMiB };
+        table.push({ figure: `peak RSS, initial sync of ${fmt(small.rows)} rows`, value: `${fmt(small.peakRssMiB)} MiB`, note: `${fmt(small.rowsPerSecond)} rows/s` });
+        table.push({ figure: `peak RSS, initial sync of ${fmt(large.rows)} rows`, value: `${fmt(large.peakRssMiB)} MiB`, note: `${fmt(large.rowsPerSecond)} rows/s; ${large.files} files` });
+        table.push({ figure: 'peak RSS large / small', value: `${fmt(large.peakRssMiB / small.peakRssMiB, 2)}×`, note: 'target ≤ 1.20×, < 300 MiB' });
+      }
+      if (want('fanout')) {
+        const r = await benchFanOut(azurite.connectionString, sizes.fanout);
+        results.fanout = r;
+        table.push({ figure: `fan-out, one tick for ${fmt(r.workspaces)} workspaces (8 files each)`, value: `${fmt(r.seconds, 1)} s`, note: `${fmt(r.messages)} messages; target ≤ 60 s for 10,000` });
+      }
+    } finally {
+      await azurite.stop();
+    }
+  }
+
+  const w = Math.max(...table.map((r) => r.figure.length));
+  const v = Math.max(...table.map((r) => r.value.length));
+  console.log(`\n${'figure'.padEnd(w)} | ${'value'.padEnd(v)} | note`);
+  console.log(`${'-'.repeat(w)}-+-${'-'.repeat(v)}-+-----`);
+  for (const r of table) console.log(`${r.figure.padEnd(w)} | ${r.value.padEnd(v)} | ${r.note ?? ''}`);
+  const dir = path.join(process.cwd(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${quick ? 'quick' : 'full'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + '\n');
+  writeFileSync(path.join(dir, `latest-${quick ? 'quick' : 'full'}.json`), JSON.stringify({ ...results, table }, null, 2) + '\n');
+  console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
