@@ -11,6 +11,7 @@
 
 SELECT CASE WHEN getvariable('export_path') IS NULL
   THEN error('load.sql: set the folder first, e.g. SET VARIABLE export_path = ''/data/export'';') END;
+SET VARIABLE export_run_started = get_current_timestamp();
 
 -- Target tables: exactly the SPEC section 2 columns, in order. INTEGER = BIGINT, STRING = VARCHAR,
 -- TIMESTAMP = TIMESTAMPTZ (the files' timestamps are UTC milliseconds).
@@ -203,5 +204,5 @@ DROP TABLE batch;
 
 -- What this run loaded.
 SELECT table_name, count(*) AS files, sum(row_count) AS file_rows
-FROM export_loaded_files WHERE loaded_at >= get_current_timestamp() - INTERVAL 1 HOUR
+FROM export_loaded_files WHERE loaded_at >= getvariable('export_run_started')
 GROUP BY table_name ORDER BY table_name;
