@@ -6,3 +6,4 @@ await import('./functions/ingest.js');
 await import('./functions/integration.js');
 await import('./functions/exportTimer.js');
 await import('./functions/exportWorker.js');
+await import('./functions/operations.js');

@@ -1,0 +1,32 @@
+// Operations routes for the platform team (the CLI in src/cli wraps them). Each handler: parse, call
+// src/lib/operations.ts, answer. Not under /admin: the Functions host reserves that prefix.
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getServices } from '../lib/services.js';
+import { errorResponse } from '../lib/http.js';
+import { parseWorkspaceId } from '../lib/routes.js';
+import { Operations } from '../lib/operations.js';
+import type { AdminAnswer } from '../lib/admin.js';
+
+type Action = (operations: Operations, request: HttpRequest) => Promise<AdminAnswer>;
+
+function route(action: Action) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const { status, body } = await action(new Operations(await getServices()), request);
+      return { status, jsonBody: body };
+    } catch (e) {
+      return errorResponse(e, (m) => context.error(m));
+    }
+  };
+}
+
+export const listIntegrationLag = route((ops, req) => ops.integrations(Object.fromEntries(req.query)));
+export const syncIntegrationFile = route((ops, req) => ops.syncNow(parseWorkspaceId(req.params.workspaceId), req.params.fileType));
+export const listPoison = route((ops) => ops.poison());
+export const replayPoison = route(async (ops, req) => ops.replay(await req.text()));
+
+const opts = { authLevel: 'function' as const };
+app.http('operationsIntegrations', { ...opts, route: 'operations/integrations', methods: ['GET'], handler: listIntegrationLag });
+app.http('operationsSyncFile', { ...opts, route: 'workspaces/{workspaceId}/integration/files/{fileType}/sync', methods: ['POST'], handler: syncIntegrationFile });
+app.http('operationsPoison', { ...opts, route: 'operations/poison', methods: ['GET'], handler: listPoison });
+app.http('operationsPoisonReplay', { ...opts, route: 'operations/poison/replay', methods: ['POST'], handler: replayPoison });
