@@ -47,7 +47,7 @@ param exportQueueName string = 'export-jobs'
 
 @description('EXPORT_MAX_ROWS_PER_FILE: a larger delta is split into several files.')
 @minValue(1)
-param exportMaxRowsPerFile int = 500000
+param exportMaxRowsPerFile int = 250000
 
 @description('EXPORT_MAX_BYTES_PER_FILE: approximate uncompressed bytes per file.')
 @minValue(1)
