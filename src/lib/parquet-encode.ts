@@ -245,38 +245,48 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
       chunk.endDataPage(pos, end - r, 'PLAIN');
       v += present;
     }
-    let statistics: ChunkStatistics | undefined;
-    if (opts.statistics) {
-      statistics = { null_count: BigInt(rows - count) };
-      if (count > 0) {
-        let minHi = words[1];
-        let minLo = words[0] >>> 0;
-        let maxHi = minHi;
-        let maxLo = minLo;
-        for (let i = 2; i < count * 2; i += 2) {
-          const hi = words[i + 1];
-          if (hi <= minHi) {
-            const lo = words[i] >>> 0;
-            if (hi < minHi || lo < minLo) {
-              minHi = hi;
-              minLo = lo;
-            }
-          }
-          if (hi >= maxHi) {
-            const lo = words[i] >>> 0;
-            if (hi > maxHi || lo > maxLo) {
-              maxHi = hi;
-              maxLo = lo;
-            }
-          }
-        }
-        statistics.min_value = (BigInt(minHi) << 32n) + BigInt(minLo);
-        statistics.max_value = (BigInt(maxHi) << 32n) + BigInt(maxLo);
-      }
-    }
+    const statistics = opts.statistics ? int64Statistics(words, count, rows - count) : undefined;
     this.reset();
     return chunk.finish(rows, statistics);
   }
+}
+
+const int64View = new DataView(new ArrayBuffer(16));
+
+/** Min/max of the INT64 values (lo, hi pairs) words[0, 2 * count), as bigints, and the null count. */
+function int64Statistics(words: Int32Array, count: number, nulls: number): ChunkStatistics {
+  const statistics: ChunkStatistics = { null_count: BigInt(nulls) };
+  if (count === 0) return statistics;
+  let minHi = words[1];
+  let minLo = words[0] >>> 0;
+  let maxHi = minHi;
+  let maxLo = minLo;
+  for (let i = 2; i < count * 2; i += 2) {
+    const hi = words[i + 1];
+    if (hi <= minHi) {
+      const lo = words[i] >>> 0;
+      if (hi < minHi || lo < minLo) {
+        minHi = hi;
+        minLo = lo;
+      }
+    }
+    if (hi >= maxHi) {
+      const lo = words[i] >>> 0;
+      if (hi > maxHi || lo > maxLo) {
+        maxHi = hi;
+        maxLo = lo;
+      }
+    }
+  }
+  // bigints through a DataView: BigInt() and bigint shifts right after a hot loop make V8
+  // deoptimize the enclosing function again and again
+  int64View.setUint32(0, minLo, true);
+  int64View.setInt32(4, minHi, true);
+  int64View.setUint32(8, maxLo, true);
+  int64View.setInt32(12, maxHi, true);
+  statistics.min_value = int64View.getBigInt64(0, true);
+  statistics.max_value = int64View.getBigInt64(8, true);
+  return statistics;
 }
 
 export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
