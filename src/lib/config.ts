@@ -10,6 +10,8 @@ export interface Config {
   /** NCRONTAB, six fields. */
   exportSchedule: string;
   exportQueueName: string;
+  /** Prepended to the app's table and container names (several deployments or test suites in one account). */
+  storagePrefix: string;
   /** 32-byte AES-256-GCM key for SAS URLs at rest. */
   sasEncryptionKey: Buffer;
   maxRowsPerFile: number;
@@ -49,6 +51,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (key.length !== 32 || key.toString('base64') !== keyText.trim()) {
     throw new ConfigError('SAS_ENCRYPTION_KEY', 'must be exactly 32 bytes, base64-encoded');
   }
+  if (env.STORAGE_PREFIX && !/^[a-z][a-z0-9]{0,11}$/.test(env.STORAGE_PREFIX)) {
+    throw new ConfigError('STORAGE_PREFIX', 'must be 1-12 lowercase letters or digits, starting with a letter (it prefixes table and container names)');
+  }
+  if (env.EXPORT_QUEUE_NAME && !/^[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]$/.test(env.EXPORT_QUEUE_NAME)) {
+    throw new ConfigError('EXPORT_QUEUE_NAME', 'must be a valid queue name: 3-56 lowercase letters, digits and single hyphens (the poison queue adds "-poison")');
+  }
   const limits = z
     .object({
       EXPORT_MAX_ROWS_PER_FILE: positiveInt('EXPORT_MAX_ROWS_PER_FILE', 250_000),
@@ -66,6 +74,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     storageConnectionString: storage,
     exportSchedule,
     exportQueueName: env.EXPORT_QUEUE_NAME || 'export-jobs',
+    storagePrefix: env.STORAGE_PREFIX ?? '',
     sasEncryptionKey: key,
     maxRowsPerFile: l.EXPORT_MAX_ROWS_PER_FILE,
     maxBytesPerFile: l.EXPORT_MAX_BYTES_PER_FILE,

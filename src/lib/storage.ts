@@ -12,6 +12,7 @@ export const TABLES = {
 export const SOURCE_CONTAINER = 'source-log';
 
 export interface AppStorage {
+  /** A table of the app, by its logical name (the STORAGE_PREFIX setting is prepended). */
   table(name: (typeof TABLES)[keyof typeof TABLES]): TableClient;
   sourceContainer: ContainerClient;
   exportQueue: QueueClient;
@@ -21,29 +22,29 @@ export interface AppStorage {
 
 const cache = new Map<string, AppStorage>();
 
-export function appStorage(connectionString: string, exportQueueName: string): AppStorage {
-  const key = `${connectionString}\u0000${exportQueueName}`;
+export function appStorage(connectionString: string, exportQueueName: string, prefix = ''): AppStorage {
+  const key = `${connectionString}\u0000${exportQueueName}\u0000${prefix}`;
   let storage = cache.get(key);
   if (!storage) {
-    storage = createAppStorage(connectionString, exportQueueName);
+    storage = createAppStorage(connectionString, exportQueueName, prefix);
     cache.set(key, storage);
   }
   return storage;
 }
 
-function createAppStorage(connectionString: string, exportQueueName: string): AppStorage {
+function createAppStorage(connectionString: string, exportQueueName: string, prefix: string): AppStorage {
   const insecure = /DefaultEndpointsProtocol=http;|Endpoint=http:\/\//i.test(connectionString) || /UseDevelopmentStorage=true/i.test(connectionString);
   const tables = new Map<string, TableClient>();
   const table = (name: string) => {
     let t = tables.get(name);
     if (!t) {
-      t = TableClient.fromConnectionString(connectionString, name, { allowInsecureConnection: insecure });
+      t = TableClient.fromConnectionString(connectionString, `${prefix}${name}`, { allowInsecureConnection: insecure });
       tables.set(name, t);
     }
     return t;
   };
   const blobService = BlobServiceClient.fromConnectionString(connectionString);
-  const sourceContainer = blobService.getContainerClient(SOURCE_CONTAINER);
+  const sourceContainer = blobService.getContainerClient(`${prefix.toLowerCase()}${SOURCE_CONTAINER}`);
   const exportQueue = new QueueClient(connectionString, exportQueueName);
   let readiness: Promise<void> | undefined;
   const ready = () => {

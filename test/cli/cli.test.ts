@@ -6,7 +6,7 @@ import { QueueClient } from '@azure/storage-queue';
 import { startHost, type Host } from '../../src/local/host.js';
 import { runCli, USAGE } from '../../src/cli/main.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, freshWorkspace } from '../support/env.js';
+import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
 
 const QUEUE = `cli-${process.pid}`;
 let host: Host;
@@ -41,6 +41,7 @@ beforeAll(async () => {
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: QUEUE,
     EXPORT_SCHEDULE: '0 0 0 1 1 *',
   });

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/lib/config.js';
 import { appStorage } from '../../src/lib/storage.js';
 import { FILE_TYPES } from '../../src/lib/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, freshWorkspace } from '../support/env.js';
+import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
 
 const DAY = 24 * 3600 * 1000;
 const pad = (n: number) => String(n).padStart(20, '0');
@@ -44,6 +44,7 @@ beforeAll(async () => {
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: `admin-${process.pid}`,
     EXPORT_SCHEDULE: '0 0 0 1 1 *',
   });
@@ -107,7 +108,7 @@ describe('create, status, delete', () => {
     expect(await parquet(c)).toEqual([`deliveries_v4_${ws}_${pad(1)}.parquet`]);
 
     // The SAS is encrypted at rest.
-    const raw = await TableClient.fromConnectionString(inject('storageConnectionString'), 'integrations', { allowInsecureConnection: true }).getEntity<{ sas: string }>(String(ws), 'settings');
+    const raw = await TableClient.fromConnectionString(inject('storageConnectionString'), `${TEST_PREFIX}integrations`, { allowInsecureConnection: true }).getEntity<{ sas: string }>(String(ws), 'settings');
     expect(raw.sas).not.toContain('sig=');
     expect(raw.sas).not.toContain(c.client.containerName);
 
@@ -260,7 +261,7 @@ describe('credentials', () => {
 
   it('a wrong encryption key is refused at start-up, naming the setting', async () => {
     const config = loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64') });
-    const storage = appStorage(config.storageConnectionString, config.exportQueueName);
+    const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
     await expect(checkEncryptionKey({ storage, config })).rejects.toThrow(/SAS_ENCRYPTION_KEY/);
     expect(() => loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: '' })).toThrow(/SAS_ENCRYPTION_KEY/);
     expect(() => loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: 'c2hvcnQ=' })).toThrow(/SAS_ENCRYPTION_KEY: must be exactly 32 bytes/);

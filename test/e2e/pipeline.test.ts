@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startHost, type Host } from '../../src/local/host.js';
 import { SCHEMAS, FILE_TYPES, type FileType } from '../../src/lib/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, freshWorkspace } from '../support/env.js';
+import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
 
 const DAY = 24 * 3600 * 1000;
 const NOW = Date.now();
@@ -77,6 +77,7 @@ beforeAll(async () => {
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: `e2e-${process.pid}`,
     EXPORT_SCHEDULE: '0 0 0 1 1 *',
   });

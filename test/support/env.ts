@@ -4,6 +4,8 @@ import { loadConfig, type Config } from '../../src/lib/config.js';
 import { appStorage, type AppStorage } from '../../src/lib/storage.js';
 
 export const TEST_KEY = Buffer.alloc(32, 7).toString('base64');
+/** Each test file (one process) gets its own tables, so one file's timer never exports another's workspaces. */
+export const TEST_PREFIX = `t${Math.random().toString(36).slice(2, 10).replace(/[^a-z0-9]/g, 'x')}`;
 
 let nextWorkspace = Math.floor(Math.random() * 1_000_000) * 1000 + 1;
 /** A workspace id no other test uses. */
@@ -14,12 +16,13 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
     EXPORT_QUEUE_NAME: `jobs${Math.random().toString(36).slice(2, 10)}`,
+    STORAGE_PREFIX: TEST_PREFIX,
     ...overrides,
   });
 }
 
 export async function testStorage(config: Config): Promise<AppStorage> {
-  const storage = appStorage(config.storageConnectionString, config.exportQueueName);
+  const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
   await storage.ready();
   return storage;
 }

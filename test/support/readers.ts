@@ -11,7 +11,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { startHost, type Host } from '../../src/local/host.js';
 import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/schemas.js';
 import { customerContainer, type CustomerContainer } from './container.js';
-import { TEST_KEY, freshWorkspace } from './env.js';
+import { TEST_KEY, TEST_PREFIX, freshWorkspace } from './env.js';
 
 export type Rec = Record<string, unknown>;
 
@@ -37,6 +37,7 @@ export async function startPipeline(settings: Record<string, string> = {}): Prom
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: `wh-${process.pid}-${Date.now().toString(36)}`,
     EXPORT_SCHEDULE: '0 0 0 1 1 *', // the test ticks the timer itself
     ...settings,
