@@ -74,10 +74,12 @@ export function codecAvailable(codec: ParquetCodec): boolean {
 // Scratch buffers, reused by every page of a writer.
 
 export class Scratch {
-  page = Buffer.allocUnsafe(1 << 20);
+  page: Buffer = Buffer.allocUnsafe(1 << 20);
   comp = new Uint8Array(1 << 16);
   indexes = new Int32Array(1024);
+  levels = new Uint8Array(1024);
   readonly header = new Uint8Array(64);
+  readonly minMax = new MinMax();
 
   /** Makes room for `n` bytes in the page buffer, keeping its first `keep` bytes. */
   ensurePage(n: number, keep = 0): Buffer {
@@ -242,7 +244,7 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
       let pos = chunk.beginDataPage(this.defs, r, end, present * 8);
       scratch.page.set(bytes.subarray(v * 8, (v + present) * 8), pos);
       pos += present * 8;
-      chunk.endDataPage(pos, end - r, 'PLAIN');
+      chunk.endDataPage(0, pos, end - r, 'PLAIN');
       v += present;
     }
     const statistics = opts.statistics ? int64Statistics(words, count, rows - count) : undefined;
@@ -320,7 +322,7 @@ export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
       const present = this.presentIn(r, end);
       let pos = chunk.beginDataPage(this.defs, r, end, (present + 7) >> 3);
       pos = packBits(values, v, v + present, scratch.page, pos);
-      chunk.endDataPage(pos, end - r, 'PLAIN');
+      chunk.endDataPage(0, pos, end - r, 'PLAIN');
       v += present;
     }
     let statistics: ChunkStatistics | undefined;
@@ -358,17 +360,16 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
     const values = this.values;
     const rows = this.rows;
     const count = this.count;
+    const defs = this.defs;
     const chunk = new ChunkWriter(this.column, 'BYTE_ARRAY', out, scratch, opts);
-    let minMax: [string, string] | undefined;
+    const minMax = opts.statistics ? scratch.minMax.reset() : null;
     const dict = looksLowCardinality(values, count) ? buildDictionary(values, count, scratch, opts.dictionaryBytes) : undefined;
     if (dict) {
-      // dictionary page: the distinct values, PLAIN
+      // dictionary page: the distinct values, PLAIN (and the statistics are theirs)
       const entries = dict.entries;
-      const bound = plainBound(entries, 0, entries.length);
-      scratch.ensurePage(bound);
-      const { pos, ascii } = writePlainStrings(entries, 0, entries.length, scratch.page, 0);
-      chunk.writeDictionaryPage(pos, entries.length);
-      if (opts.statistics && entries.length > 0) minMax = stringMinMax(entries, entries.length, ascii);
+      let pos = 0;
+      for (let i = 0; i < entries.length; i++) pos = putString(scratch, pos, entries[i], minMax);
+      chunk.writeDictionaryPage(0, pos, entries.length);
       // data pages: bit width, then RLE/bit-packed indexes
       const width = Math.max(1, 32 - Math.clz32(entries.length - 1));
       const indexes = scratch.indexes;
@@ -377,46 +378,42 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
       for (let r = 0; r < rows; r += rowsPerPage) {
         const end = Math.min(rows, r + rowsPerPage);
         const present = this.presentIn(r, end);
-        let p = chunk.beginDataPage(this.defs, r, end, 1 + rleBound(present, width));
+        let p = chunk.beginDataPage(defs, r, end, 1 + rleBound(present, width));
         scratch.page[p++] = width;
         p = rleHybrid(indexes, v, v + present, width, scratch.page, p);
-        chunk.endDataPage(p, end - r, 'PLAIN_DICTIONARY');
+        chunk.endDataPage(0, p, end - r, 'PLAIN_DICTIONARY');
         v += present;
       }
     } else {
-      let ascii = true;
+      // PLAIN, one pass: each page's values are written (and their statistics taken) after room
+      // for the definition levels, which are put right before them once the page's rows are known
       let v = 0;
       let r = 0;
-      const target = opts.pageBytes;
       while (r < rows) {
-        // page boundary: estimated by UTF-16 length (+4 per value), cut at a row
+        const reserve = defs === null ? 0 : 4 + rleBound(rows - r, 1);
+        const limit = reserve + opts.pageBytes;
+        scratch.ensurePage(reserve + 4096);
+        let pos = reserve;
         let end = r;
-        let est = 0;
-        let present = 0;
-        const defs = this.defs;
-        while (end < rows && est < target) {
-          if (defs === null || defs[end] === 1) {
-            est += values[v + present].length + 4;
-            present++;
+        if (defs === null) {
+          while (end < rows && pos < limit) pos = putString(scratch, pos, values[end++], minMax);
+          v = end;
+        } else {
+          while (end < rows && pos < limit) {
+            if (defs[end++] === 1) pos = putString(scratch, pos, values[v++], minMax);
           }
-          end++;
         }
-        const bound = plainBound(values, v, v + present);
-        const start = chunk.beginDataPage(this.defs, r, end, bound);
-        const written = writePlainStrings(values, v, v + present, scratch.page, start);
-        if (!written.ascii) ascii = false;
-        chunk.endDataPage(written.pos, end - r, 'PLAIN');
-        v += present;
+        const start = defs === null ? 0 : chunk.putLevelsBefore(defs, r, end, reserve);
+        chunk.endDataPage(start, pos, end - r, 'PLAIN');
         r = end;
       }
-      if (opts.statistics && count > 0) minMax = stringMinMax(values, count, ascii);
     }
     let statistics: ChunkStatistics | undefined;
     if (opts.statistics) {
       statistics = { null_count: BigInt(rows - count) };
-      if (minMax) {
-        statistics.min_value = minMax[0];
-        statistics.max_value = minMax[1];
+      if (count > 0) {
+        statistics.min_value = minMax!.min();
+        statistics.max_value = minMax!.max();
       }
     }
     this.values = [];
@@ -484,97 +481,103 @@ function buildDictionary(values: string[], n: number, scratch: Scratch, maxBytes
   return { entries };
 }
 
-/** Upper bound of the PLAIN bytes of values[from, to): 4 + 3 bytes per UTF-16 unit each. */
-function plainBound(values: string[], from: number, to: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) n += values[i].length;
-  return (to - from) * 4 + n * 3;
-}
-
 /**
- * Writes values[from, to) PLAIN (4-byte length + UTF-8) into `b` at `pos` (room checked by the
- * caller with plainBound); `ascii` tells whether every value was ASCII.
+ * Writes `s` PLAIN (4-byte length + UTF-8) into scratch.page at `pos` (growing the page, keeping
+ * its first `pos` bytes) and adds it to the statistics; returns the position after it.
  */
-function writePlainStrings(values: string[], from: number, to: number, b: Buffer, pos: number): { pos: number; ascii: boolean } {
-  let ascii = true;
-  for (let i = from; i < to; i++) {
-    const s = values[i];
-    const len = s.length;
-    const start = pos + 4;
-    let w: number;
-    if (len <= 64) {
-      // short strings: a byte loop beats a native call per value while the chars are ASCII
-      let k = 0;
-      for (; k < len; k++) {
-        const c = s.charCodeAt(k);
-        if (c >= 0x80) break;
-        b[start + k] = c;
-      }
-      if (k === len) {
-        w = len;
-      } else {
-        w = b.write(s, start, 'utf8');
-        ascii = false;
-      }
-    } else {
-      w = b.write(s, start, 'utf8');
-      if (w !== len) ascii = false;
+function putString(scratch: Scratch, pos: number, s: string, minMax: MinMax | null): number {
+  const len = s.length;
+  let b = scratch.page;
+  if (pos + 4 + len * 3 > b.length) b = scratch.ensurePage(pos + 4 + len * 3, pos);
+  const start = pos + 4;
+  let w: number;
+  if (len <= 64) {
+    // short strings: a byte loop beats a native call per value while the chars are ASCII
+    let k = 0;
+    for (; k < len; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) break;
+      b[start + k] = c;
     }
-    b[pos] = w;
-    b[pos + 1] = w >>> 8;
-    b[pos + 2] = w >>> 16;
-    b[pos + 3] = w >>> 24;
-    pos = start + w;
-  }
-  return { pos, ascii };
-}
-
-/** Min and max of values[0, n) in UTF-8 byte order (= code point order). */
-function stringMinMax(values: string[], n: number, ascii: boolean): [string, string] {
-  let min = values[0];
-  let max = min;
-  if (ascii) {
-    // ASCII: UTF-16 code unit order (JS comparison) is byte order
-    for (let i = 1; i < n; i++) {
-      const s = values[i];
-      if (s < min) min = s;
-      else if (s > max) max = s;
-    }
+    w = k === len ? len : b.write(s, start, 'utf8');
   } else {
-    for (let i = 1; i < n; i++) {
-      const s = values[i];
-      if (compareUtf8(s, min) < 0) min = s;
-      else if (compareUtf8(s, max) > 0) max = s;
-    }
+    w = b.write(s, start, 'utf8');
   }
-  return [min, max];
+  b[pos] = w;
+  b[pos + 1] = w >>> 8;
+  b[pos + 2] = w >>> 16;
+  b[pos + 3] = w >>> 24;
+  if (minMax !== null) minMax.add(s, w === len);
+  return start + w;
 }
 
 /**
- * Compares strings in UTF-8 byte order, which is code point order; JS `<` compares UTF-16 code
- * units, which misorders supplementary characters against U+E000..U+FFFF. Lone surrogates compare
- * as U+FFFD, which is what they are written as.
+ * Min and max of a column chunk's strings in UTF-8 byte order (unsigned lexicographic: parquet's
+ * order for STRING). While the values are ASCII that is JS string order (`<`, native and cheap);
+ * once a value is not, comparisons use compareUtf8 (UTF-16 code unit order misorders
+ * supplementary characters against U+E000..U+FFFF).
+ */
+export class MinMax {
+  private lo: string | null = null;
+  private hi: string | null = null;
+  private ascii = true;
+
+  reset(): this {
+    this.lo = null;
+    this.hi = null;
+    this.ascii = true;
+    return this;
+  }
+
+  /** `ascii`: whether `s` is ASCII only (its UTF-8 length is its length). */
+  add(s: string, ascii: boolean): void {
+    const lo = this.lo;
+    if (lo === null) {
+      this.lo = s;
+      this.hi = s;
+      this.ascii = ascii;
+      return;
+    }
+    if (ascii && this.ascii) {
+      if (s < lo) this.lo = s;
+      else if (s > this.hi!) this.hi = s;
+      return;
+    }
+    this.ascii = false;
+    if (compareUtf8(s, lo) < 0) this.lo = s;
+    else if (compareUtf8(s, this.hi!) > 0) this.hi = s;
+  }
+
+  min(): string | undefined {
+    return this.lo ?? undefined;
+  }
+
+  max(): string | undefined {
+    return this.hi ?? undefined;
+  }
+}
+
+/**
+ * Compares strings in UTF-8 byte order, which is code point order. Lone surrogates compare as
+ * U+FFFD, which is what they are written as.
  */
 export function compareUtf8(a: string, b: string): number {
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-  // back up to the start of a surrogate pair
-  if (i > 0 && i < n) {
+  if (i === n) return a.length - b.length;
+  // back up to the start of a surrogate pair split by the difference
+  if (i > 0) {
     const prev = a.charCodeAt(i - 1);
     if (prev >= 0xd800 && prev <= 0xdbff) i--;
   }
-  let ia = i;
-  let ib = i;
-  while (ia < a.length && ib < b.length) {
-    const ca = codePoint(a, ia);
-    const cb = codePoint(b, ib);
-    if (ca !== cb) return ca - cb;
-    ia += ca > 0xffff ? 2 : 1;
-    ib += cb > 0xffff ? 2 : 1;
-  }
-  return a.length - ia - (b.length - ib);
+  const ca = codePoint(a, i);
+  const cb = codePoint(b, i);
+  if (ca !== cb) return ca - cb;
+  // same code point from different code units: only lone surrogates (U+FFFD) vs U+FFFD itself
+  const step = ca > 0xffff ? 2 : 1;
+  return compareUtf8(a.slice(i + step), b.slice(i + step));
 }
 
 function codePoint(s: string, i: number): number {
@@ -693,10 +696,30 @@ class ChunkWriter {
     this.start = out.offset;
   }
 
-  /** The dictionary page's PLAIN bytes are in scratch.page[0, end). */
-  writeDictionaryPage(end: number, entries: number): void {
+  /** The dictionary page's PLAIN bytes are in scratch.page[start, end). */
+  writeDictionaryPage(start: number, end: number, entries: number): void {
     this.dictionaryOffset = this.out.offset;
-    this.writePage(end, PAGE_TYPE.DICTIONARY_PAGE, entries, ENCODING.PLAIN_DICTIONARY);
+    this.writePage(start, end, PAGE_TYPE.DICTIONARY_PAGE, entries, ENCODING.PLAIN_DICTIONARY);
+  }
+
+  /**
+   * Writes the definition levels of rows [from, to) (4-byte length + RLE/bit-packed hybrid) into
+   * scratch.page so that they end at `valuesStart` (room reserved by the caller: 4 +
+   * rleBound(to - from, 1)); returns where the page starts.
+   */
+  putLevelsBefore(defs: Uint8Array, from: number, to: number, valuesStart: number): number {
+    const scratch = this.scratch;
+    const bound = rleBound(to - from, 1);
+    if (scratch.levels.length < bound) scratch.levels = new Uint8Array(bound * 2);
+    const len = rleHybrid(defs, from, to, 1, scratch.levels, 0);
+    const start = valuesStart - len - 4;
+    const page = scratch.page;
+    page[start] = len;
+    page[start + 1] = len >>> 8;
+    page[start + 2] = len >>> 16;
+    page[start + 3] = len >>> 24;
+    page.set(scratch.levels.subarray(0, len), start + 4);
+    return start;
   }
 
   /**
@@ -716,35 +739,40 @@ class ChunkWriter {
     return end;
   }
 
-  /** The data page's bytes are in scratch.page[0, end). */
-  endDataPage(end: number, numValues: number, encoding: Encoding): void {
+  /** The data page's bytes are in scratch.page[start, end). */
+  endDataPage(start: number, end: number, numValues: number, encoding: Encoding): void {
     this.dataOffset ??= this.out.offset;
     this.dataPages++;
-    this.writePage(end, PAGE_TYPE.DATA_PAGE, numValues, ENCODING[encoding]);
+    this.writePage(start, end, PAGE_TYPE.DATA_PAGE, numValues, ENCODING[encoding]);
     this.encoding = encoding;
   }
 
   private encoding: Encoding = 'PLAIN';
 
-  private writePage(end: number, pageType: number, numValues: number, encoding: number): void {
+  private writePage(start: number, end: number, pageType: number, numValues: number, encoding: number): void {
     const { scratch, out } = this;
     const page = scratch.page;
+    const size = end - start;
     let body: Uint8Array = page;
-    let bodyLen = end;
+    let bodyStart = start;
+    let bodyLen = size;
     switch (this.opts.codec) {
       case 'SNAPPY': {
-        const need = snappyMaxLength(end);
+        const need = snappyMaxLength(size);
         if (scratch.comp.length < need) scratch.comp = new Uint8Array(Math.max(need, scratch.comp.length * 2));
-        bodyLen = snappyCompressInto(page, 0, end, scratch.comp, 0);
+        bodyLen = snappyCompressInto(page, start, end, scratch.comp, 0);
         body = scratch.comp;
+        bodyStart = 0;
         break;
       }
       case 'GZIP':
-        body = zlib.gzipSync(page.subarray(0, end));
+        body = zlib.gzipSync(page.subarray(start, end));
+        bodyStart = 0;
         bodyLen = body.length;
         break;
       case 'ZSTD':
-        body = zstdCompressSync!(page.subarray(0, end));
+        body = zstdCompressSync!(page.subarray(start, end));
+        bodyStart = 0;
         bodyLen = body.length;
         break;
       case 'UNCOMPRESSED':
@@ -755,7 +783,7 @@ class ChunkWriter {
     h[p++] = 0x15; // 1: type (i32)
     p = zigzag32(h, p, pageType);
     h[p++] = 0x15; // 2: uncompressed_page_size
-    p = zigzag32(h, p, end);
+    p = zigzag32(h, p, size);
     h[p++] = 0x15; // 3: compressed_page_size
     p = zigzag32(h, p, bodyLen);
     if (pageType === PAGE_TYPE.DATA_PAGE) {
@@ -779,8 +807,8 @@ class ChunkWriter {
     }
     h[p++] = 0; // end PageHeader
     out.append(h, 0, p);
-    out.append(body, 0, bodyLen);
-    this.uncompressed += p + end;
+    out.append(body, bodyStart, bodyStart + bodyLen);
+    this.uncompressed += p + size;
   }
 
   finish(rows: number, statistics: ChunkStatistics | undefined, dictionary = false): ChunkMeta {
