@@ -199,11 +199,17 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
     let lo: number;
     let hi: number;
     if (typeof value === 'number') {
-      if (!Number.isSafeInteger(value)) {
-        fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
+      if (value >>> 0 === value) {
+        // 0 <= value < 2^32, an integer
+        lo = value;
+        hi = 0;
+      } else {
+        if (!Number.isSafeInteger(value)) {
+          fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
+        }
+        hi = Math.floor(value / 4294967296);
+        lo = value - hi * 4294967296;
       }
-      hi = Math.floor(value / 4294967296);
-      lo = value - hi * 4294967296;
     } else if (typeof value === 'bigint') {
       if (BigInt.asIntN(64, value) !== value) fail(this.column, rowIndex, `value ${value} is out of INT64 range`);
       lo = Number(BigInt.asUintN(32, value));
@@ -342,18 +348,16 @@ export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
 
 /** Strings: buffered as JS strings, UTF-8 encoded straight into the page buffer when encoded. */
 export class StringBuffer extends BaseBuffer implements ColumnBuffer {
-  private values: string[] = [];
+  /** values[0, count) are the group's; the array is reused from group to group. */
+  private readonly values: string[] = [];
 
   push(value: unknown, rowIndex: number): number {
     if (value === null || value === undefined) return this.pushNull(rowIndex);
     if (typeof value !== 'string') fail(this.column, rowIndex, `expects a string, got ${typeof value}`);
-    this.pushPresent();
-    this.values.push(value);
+    const slot = this.pushPresent();
+    if (slot < this.values.length) this.values[slot] = value;
+    else this.values.push(value);
     return value.length + 4;
-  }
-
-  protected override dropLast(): void {
-    this.values.length = this.count;
   }
 
   encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
@@ -416,7 +420,6 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
         statistics.max_value = minMax!.max();
       }
     }
-    this.values = [];
     this.reset();
     return chunk.finish(rows, statistics, dict !== undefined);
   }

@@ -36,6 +36,7 @@ export function snappyCompressInto(input: Uint8Array, start: number, end: number
   for (let pos = start; pos < end; pos += BLOCK_SIZE) {
     const fragmentEnd = Math.min(pos + BLOCK_SIZE, end);
     op = compressFragment(view, input, pos, fragmentEnd, out, op);
+    if (fragmentNextEmit < fragmentEnd) op = emitLiteral(input, fragmentNextEmit, fragmentEnd, out, op);
   }
   return op;
 }
@@ -80,30 +81,14 @@ function emitLiteral(input: Uint8Array, from: number, to: number, out: Uint8Arra
   return op;
 }
 
-function emitCopyAtMost64(offset: number, len: number, out: Uint8Array, op: number): number {
-  if (len < 12 && offset < 2048) {
-    out[op++] = 1 | ((len - 4) << 2) | ((offset >>> 8) << 5);
-    out[op++] = offset & 0xff;
-  } else {
-    out[op++] = 2 | ((len - 1) << 2);
-    out[op++] = offset & 0xff;
-    out[op++] = offset >>> 8;
-  }
-  return op;
-}
+/** Where the last fragment's unemitted bytes start (compressFragment's second result). */
+let fragmentNextEmit = 0;
 
-function emitCopy(offset: number, len: number, out: Uint8Array, op: number): number {
-  while (len >= 68) {
-    op = emitCopyAtMost64(offset, 64, out, op);
-    len -= 64;
-  }
-  if (len > 64) {
-    op = emitCopyAtMost64(offset, 60, out, op);
-    len -= 60;
-  }
-  return emitCopyAtMost64(offset, len, out, op);
-}
-
+/**
+ * Compresses one fragment (at most 64 KiB, so that copy offsets fit 16 bits) except for its
+ * trailing literal, which the caller emits from fragmentNextEmit (kept out of this function: code
+ * after its hot loops that has not run yet makes V8 deoptimize it again and again).
+ */
 function compressFragment(view: DataView, input: Uint8Array, start: number, end: number, out: Uint8Array, op: number): number {
   const len = end - start;
   let nextEmit = start;
@@ -115,29 +100,56 @@ function compressFragment(view: DataView, input: Uint8Array, start: number, end:
     const base = start;
     const ipLimit = end - INPUT_MARGIN;
     let ip = start + 1;
-    let nextHash = Math.imul(view.getInt32(ip, true), 0x1e35a7bd) >>> shift;
-    outer: for (;;) {
+    let nextVal = view.getInt32(ip, true);
+    for (;;) {
+      // look for a 4-byte match, hashing every position at first, then skipping faster and
+      // faster through data that does not compress
       let skip = 32;
       let nextIp = ip;
-      let candidate: number;
-      let cur: number;
-      do {
+      let candidate = 0;
+      let cur = 0;
+      let found = false;
+      for (;;) {
         ip = nextIp;
-        const hash = nextHash;
+        cur = nextVal;
+        const hash = Math.imul(cur, 0x1e35a7bd) >>> shift;
         const step = skip >>> 5;
         skip++;
         nextIp = ip + step;
-        if (nextIp > ipLimit) break outer;
-        cur = view.getInt32(ip, true);
-        nextHash = Math.imul(view.getInt32(nextIp, true), 0x1e35a7bd) >>> shift;
+        if (nextIp > ipLimit) break;
+        nextVal = view.getInt32(nextIp, true);
         candidate = base + table[hash];
         table[hash] = ip - base;
-      } while (cur !== view.getInt32(candidate, true));
+        if (cur === view.getInt32(candidate, true)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) break;
 
-      op = emitLiteral(input, nextEmit, ip, out, op);
+      // literal [nextEmit, ip)
+      const litLen = ip - nextEmit;
+      const n = litLen - 1;
+      if (n < 60) {
+        out[op++] = n << 2;
+      } else if (n < 0x100) {
+        out[op++] = 60 << 2;
+        out[op++] = n;
+      } else {
+        out[op++] = 61 << 2; // n < 0x10000 within a 64 KiB fragment
+        out[op++] = n & 0xff;
+        out[op++] = n >>> 8;
+      }
+      if (litLen < 32) {
+        for (let k = nextEmit; k < ip; k++) out[op++] = input[k];
+      } else {
+        out.set(input.subarray(nextEmit, ip), op);
+        op += litLen;
+      }
 
-      for (;;) {
-        // extend the match
+      // copies, as long as the position after one starts another match
+      let more = true;
+      while (more) {
         const matchStart = ip;
         let a = candidate + 4;
         let b = ip + 4;
@@ -150,19 +162,42 @@ function compressFragment(view: DataView, input: Uint8Array, start: number, end:
           b++;
         }
         ip = b;
-        op = emitCopy(matchStart - candidate, ip - matchStart, out, op);
+        const offset = matchStart - candidate;
+        let copyLen = ip - matchStart;
+        while (copyLen >= 68) {
+          out[op++] = 2 | (63 << 2);
+          out[op++] = offset & 0xff;
+          out[op++] = offset >>> 8;
+          copyLen -= 64;
+        }
+        if (copyLen > 64) {
+          out[op++] = 2 | (59 << 2);
+          out[op++] = offset & 0xff;
+          out[op++] = offset >>> 8;
+          copyLen -= 60;
+        }
+        if (copyLen < 12 && offset < 2048) {
+          out[op++] = 1 | ((copyLen - 4) << 2) | ((offset >>> 8) << 5);
+          out[op++] = offset & 0xff;
+        } else {
+          out[op++] = 2 | ((copyLen - 1) << 2);
+          out[op++] = offset & 0xff;
+          out[op++] = offset >>> 8;
+        }
         nextEmit = ip;
-        if (ip >= ipLimit) break outer;
+        if (ip >= ipLimit) break;
         table[Math.imul(view.getInt32(ip - 1, true), 0x1e35a7bd) >>> shift] = ip - 1 - base;
-        const curHash = Math.imul((cur = view.getInt32(ip, true)), 0x1e35a7bd) >>> shift;
+        cur = view.getInt32(ip, true);
+        const curHash = Math.imul(cur, 0x1e35a7bd) >>> shift;
         candidate = base + table[curHash];
         table[curHash] = ip - base;
-        if (cur !== view.getInt32(candidate, true)) break;
+        more = cur === view.getInt32(candidate, true);
       }
+      if (ip >= ipLimit) break;
       ip++;
-      nextHash = Math.imul(view.getInt32(ip, true), 0x1e35a7bd) >>> shift;
+      nextVal = view.getInt32(ip, true);
     }
   }
-  if (nextEmit < end) op = emitLiteral(input, nextEmit, end, out, op);
+  fragmentNextEmit = nextEmit;
   return op;
 }
