@@ -1,12 +1,12 @@
 // The operator CLI against the real routes: the local host in-process, Azurite, a customer container.
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { createServer, type AddressInfo } from 'node:net';
 import { QueueClient } from '@azure/storage-queue';
-import { startHost, type Host } from '../../src/local/host.js';
+import type { Host } from '../../src/local/host.js';
+import { startAppHost } from '../support/app-host.js';
 import { runCli, USAGE } from '../../src/cli/main.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
+import { freshWorkspace } from '../support/env.js';
 
 const QUEUE = `cli-${process.pid}`;
 let host: Host;
@@ -38,19 +38,7 @@ const deliveries = (ids: string[]) => ids.map((id) => ({ delivery_id: id, delive
 const parquet = async (fileType = 'deliveries') => (await c.list(`ops/${fileType}_`)).filter((n) => n.endsWith('.parquet'));
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AzureWebJobsStorage: inject('storageConnectionString'),
-    SAS_ENCRYPTION_KEY: TEST_KEY,
-    STORAGE_PREFIX: TEST_PREFIX,
-    EXPORT_QUEUE_NAME: QUEUE,
-    EXPORT_SCHEDULE: '0 0 0 1 1 *',
-  });
-  host = await startHost({
-    entry: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
-    port: 0,
-    hostJson: { version: '2.0', extensions: { queues: { batchSize: 8, maxPollingInterval: '00:00:00.200', visibilityTimeout: '00:00:00', maxDequeueCount: 2 } } },
-    log: (r) => logs.push(JSON.stringify(r)),
-  });
+  host = await startAppHost({ queue: QUEUE, log: (r) => logs.push(JSON.stringify(r)), maxDequeueCount: 2 });
   c = await customerContainer();
   ws = freshWorkspace();
   expect((await call('PUT', `/workspaces/${ws}/integration`, { sasUrl: c.sasUrl, blobPath: 'ops', files: ['deliveries', 'events'] })).status).toBe(201);

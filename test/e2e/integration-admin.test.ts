@@ -1,15 +1,15 @@
 // Integration management through the HTTP routes (SPEC section 6), the local host and Azurite.
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { TableClient } from '@azure/data-tables';
-import { startHost, type Host } from '../../src/local/host.js';
+import type { Host } from '../../src/local/host.js';
+import { startAppHost } from '../support/app-host.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { checkEncryptionKey, useClock } from '../../src/lib/services.js';
 import { loadConfig } from '../../src/lib/config.js';
 import { appStorage } from '../../src/lib/storage.js';
 import { FILE_TYPES } from '../../src/lib/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
+import { TEST_PREFIX, freshWorkspace } from '../support/env.js';
 
 const DAY = 24 * 3600 * 1000;
 const pad = (n: number) => String(n).padStart(20, '0');
@@ -41,20 +41,8 @@ async function rows(c: CustomerContainer, name: string, sql = 'SELECT * FROM row
 }
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AzureWebJobsStorage: inject('storageConnectionString'),
-    SAS_ENCRYPTION_KEY: TEST_KEY,
-    STORAGE_PREFIX: TEST_PREFIX,
-    EXPORT_QUEUE_NAME: `admin-${process.pid}`,
-    EXPORT_SCHEDULE: '0 0 0 1 1 *',
-  });
   useClock(clock);
-  host = await startHost({
-    entry: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
-    port: 0,
-    hostJson: { version: '2.0', extensions: { queues: { batchSize: 8, maxPollingInterval: '00:00:00.200', visibilityTimeout: '00:00:00', maxDequeueCount: 5 } } },
-    log: (r) => logs.push(JSON.stringify(r)),
-  });
+  host = await startAppHost({ queue: `admin-${process.pid}`, log: (r) => logs.push(JSON.stringify(r)) });
 });
 
 afterAll(async () => {

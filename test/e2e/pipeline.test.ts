@@ -1,11 +1,11 @@
 // End to end through the real parts: HTTP ingest → source log → timer → queue → worker → parquet in a
 // customer container on Azurite → DuckDB. Asserts exact names, schemas and the merged warehouse state.
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { fileURLToPath } from 'node:url';
-import { startHost, type Host } from '../../src/local/host.js';
+import type { Host } from '../../src/local/host.js';
+import { startAppHost } from '../support/app-host.js';
 import { SCHEMAS, FILE_TYPES, type FileType } from '../../src/lib/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
-import { TEST_KEY, TEST_PREFIX, freshWorkspace } from '../support/env.js';
+import { freshWorkspace } from '../support/env.js';
 
 const DAY = 24 * 3600 * 1000;
 const NOW = Date.now();
@@ -74,19 +74,7 @@ const events1 = [
 ];
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AzureWebJobsStorage: inject('storageConnectionString'),
-    SAS_ENCRYPTION_KEY: TEST_KEY,
-    STORAGE_PREFIX: TEST_PREFIX,
-    EXPORT_QUEUE_NAME: `e2e-${process.pid}`,
-    EXPORT_SCHEDULE: '0 0 0 1 1 *',
-  });
-  host = await startHost({
-    entry: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
-    port: 0,
-    hostJson: { version: '2.0', extensions: { queues: { batchSize: 8, maxPollingInterval: '00:00:00.200', visibilityTimeout: '00:00:00', maxDequeueCount: 5 } } },
-    log: () => undefined,
-  });
+  host = await startAppHost({ queue: `e2e-${process.pid}`, log: () => undefined });
   container = await customerContainer();
 });
 
