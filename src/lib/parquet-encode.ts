@@ -8,12 +8,14 @@
 //   BOOLEAN            PLAIN (bit-packed)
 //   STRING             PLAIN_DICTIONARY (dictionary page + RLE/bit-packed indexes) when the
 //                      column chunk has few distinct values, else PLAIN
-// Definition levels are RLE/bit-packed hybrid (bit width 1). Pages are compressed per the codec
-// (SNAPPY by default, with parquet-snappy.ts). Column chunk statistics (min/max/null count) are
-// computed on the typed storage.
+// Definition levels are RLE/bit-packed hybrid (bit width 1). The pages of a row group are staged
+// uncompressed (Staging); parquet-pages.ts then frames them (header + body compressed per the codec,
+// SNAPPY by default), on the main thread or in the compression worker, and stagedChunkMeta() makes
+// the column chunk metadata once the framed sizes are known. Column chunk statistics (min/max/null
+// count) are computed on the typed storage.
 
 import * as zlib from 'node:zlib';
-import { snappyCompressInto, snappyMaxLength } from './parquet-snappy.js';
+import { PAGE_FIELDS } from './parquet-pages.js';
 import type { Column } from './schemas.js';
 
 export type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED' | 'GZIP' | 'ZSTD';
@@ -38,13 +40,6 @@ export interface ChunkMeta {
 
 type Encoding = 'PLAIN' | 'PLAIN_DICTIONARY' | 'RLE';
 
-/** Where encoded pages go (the file's block output). */
-export interface PageOut {
-  /** Bytes written to the file so far. */
-  readonly offset: number;
-  append(src: Uint8Array, start: number, end: number): void;
-}
-
 export interface EncodeOptions {
   codec: ParquetCodec;
   statistics: boolean;
@@ -64,6 +59,13 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
 
 const zstdCompressSync = (zlib as unknown as { zstdCompressSync?: (b: Uint8Array) => Buffer }).zstdCompressSync;
 
+/** Page body compression for the codecs other than SNAPPY and UNCOMPRESSED (node:zlib). */
+export function bodyCompressor(codec: ParquetCodec): ((body: Uint8Array) => Uint8Array) | null {
+  if (codec === 'GZIP') return (body) => zlib.gzipSync(body);
+  if (codec === 'ZSTD' && zstdCompressSync) return (body) => zstdCompressSync(body);
+  return null;
+}
+
 /** Whether a codec can be used on this Node.js (ZSTD needs node:zlib's zstd, Node >= 22.15). */
 export function codecAvailable(codec: ParquetCodec): boolean {
   if (codec === 'ZSTD') return typeof zstdCompressSync === 'function';
@@ -71,24 +73,55 @@ export function codecAvailable(codec: ParquetCodec): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scratch buffers, reused by every page of a writer.
+// Staging: the uncompressed pages of one row group, and scratch space reused by every page.
 
-export class Scratch {
-  page: Buffer = Buffer.allocUnsafe(1 << 20);
-  comp = new Uint8Array(1 << 16);
+export class Staging {
+  /** Pages are written from `pos` on; [0, pos) holds the pages staged so far. */
+  buf: Buffer = Buffer.allocUnsafe(1 << 20);
+  pos = 0;
+  /** PAGE_FIELDS ints per page: start, end, page type, num_values, encoding. */
+  pages = new Int32Array(64 * PAGE_FIELDS);
+  count = 0;
   indexes = new Int32Array(1024);
   levels = new Uint8Array(1024);
-  readonly header = new Uint8Array(64);
   readonly minMax = new MinMax();
 
-  /** Makes room for `n` bytes in the page buffer, keeping its first `keep` bytes. */
-  ensurePage(n: number, keep = 0): Buffer {
-    if (this.page.length < n) {
-      const next = Buffer.allocUnsafe(Math.max(n, this.page.length * 2));
-      this.page.copy(next, 0, 0, keep);
-      this.page = next;
+  /** Makes room up to position `n` (keeping the staged bytes and those of the page being written). */
+  ensure(n: number): Buffer {
+    if (this.buf.length < n) {
+      const next = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.buf.length);
+      this.buf = next;
     }
-    return this.page;
+    return this.buf;
+  }
+
+  addPage(start: number, end: number, pageType: number, numValues: number, encoding: number): void {
+    if ((this.count + 1) * PAGE_FIELDS > this.pages.length) {
+      const next = new Int32Array(this.pages.length * 2);
+      next.set(this.pages);
+      this.pages = next;
+    }
+    const k = this.count++ * PAGE_FIELDS;
+    this.pages[k] = start;
+    this.pages[k + 1] = end;
+    this.pages[k + 2] = pageType;
+    this.pages[k + 3] = numValues;
+    this.pages[k + 4] = encoding;
+    this.pos = end;
+  }
+
+  /** Empties the staging for the next row group (keeping its buffers). */
+  reset(): void {
+    this.pos = 0;
+    this.count = 0;
+  }
+
+  /** Hands the staged bytes over (e.g. to a worker) and starts a new buffer of the same size. */
+  takeBuffer(): Buffer {
+    const taken = this.buf;
+    this.buf = Buffer.allocUnsafe(taken.length);
+    return taken;
   }
 }
 
@@ -112,8 +145,8 @@ export interface ColumnBuffer {
   push(value: unknown, rowIndex: number): number;
   /** Drops the value pushed for row `n` (a row rejected half-way) if there is one. */
   truncate(n: number): void;
-  /** Encodes the buffered rows as one column chunk into `out`, then empties the buffer. */
-  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta;
+  /** Stages the buffered rows' pages as one column chunk, then empties the buffer. */
+  encode(stage: Staging, opts: EncodeOptions): StagedChunk;
 }
 
 /** State shared by every column: row count and, for OPTIONAL columns, definition levels. */
@@ -238,9 +271,9 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
     return 8;
   }
 
-  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+  encode(stage: Staging, opts: EncodeOptions): StagedChunk {
     const { rows, count, words } = this;
-    const chunk = new ChunkWriter(this.column, 'INT64', out, scratch, opts);
+    const chunk = new ChunkWriter(this.column, 'INT64', stage, opts);
     const bytes = new Uint8Array(words.buffer, words.byteOffset, count * 8);
     const rowsPerPage = Math.max(1, Math.floor(opts.pageBytes / 8));
     let v = 0;
@@ -248,9 +281,9 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
       const end = Math.min(rows, r + rowsPerPage);
       const present = this.presentIn(r, end);
       let pos = chunk.beginDataPage(this.defs, r, end, present * 8);
-      scratch.page.set(bytes.subarray(v * 8, (v + present) * 8), pos);
+      stage.buf.set(bytes.subarray(v * 8, (v + present) * 8), pos);
       pos += present * 8;
-      chunk.endDataPage(0, pos, end - r, 'PLAIN');
+      chunk.endDataPage(pos, end - r, 'PLAIN');
       v += present;
     }
     const statistics = opts.statistics ? int64Statistics(words, count, rows - count) : undefined;
@@ -318,17 +351,17 @@ export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
     return 1;
   }
 
-  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+  encode(stage: Staging, opts: EncodeOptions): StagedChunk {
     const { rows, count, values } = this;
-    const chunk = new ChunkWriter(this.column, 'BOOLEAN', out, scratch, opts);
+    const chunk = new ChunkWriter(this.column, 'BOOLEAN', stage, opts);
     const rowsPerPage = Math.max(8, Math.floor(opts.pageBytes * 8));
     let v = 0;
     for (let r = 0; r < rows; r += rowsPerPage) {
       const end = Math.min(rows, r + rowsPerPage);
       const present = this.presentIn(r, end);
       let pos = chunk.beginDataPage(this.defs, r, end, (present + 7) >> 3);
-      pos = packBits(values, v, v + present, scratch.page, pos);
-      chunk.endDataPage(0, pos, end - r, 'PLAIN');
+      pos = packBits(values, v, v + present, stage.buf, pos);
+      chunk.endDataPage(pos, end - r, 'PLAIN');
       v += present;
     }
     let statistics: ChunkStatistics | undefined;
@@ -360,32 +393,33 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
     return value.length + 4;
   }
 
-  encode(out: PageOut, scratch: Scratch, opts: EncodeOptions): ChunkMeta {
+  encode(stage: Staging, opts: EncodeOptions): StagedChunk {
     const values = this.values;
     const rows = this.rows;
     const count = this.count;
     const defs = this.defs;
-    const chunk = new ChunkWriter(this.column, 'BYTE_ARRAY', out, scratch, opts);
-    const minMax = opts.statistics ? scratch.minMax.reset() : null;
-    const dict = looksLowCardinality(values, count) ? buildDictionary(values, count, scratch, opts.dictionaryBytes) : undefined;
+    const chunk = new ChunkWriter(this.column, 'BYTE_ARRAY', stage, opts);
+    const minMax = opts.statistics ? stage.minMax.reset() : null;
+    const dict = looksLowCardinality(values, count) ? buildDictionary(values, count, stage, opts.dictionaryBytes) : undefined;
     if (dict) {
       // dictionary page: the distinct values, PLAIN (and the statistics are theirs)
       const entries = dict.entries;
-      let pos = 0;
-      for (let i = 0; i < entries.length; i++) pos = putString(scratch, pos, entries[i], minMax);
-      chunk.writeDictionaryPage(0, pos, entries.length);
+      const start = stage.pos;
+      let pos = start;
+      for (let i = 0; i < entries.length; i++) pos = putString(stage, pos, entries[i], minMax);
+      chunk.writeDictionaryPage(start, pos, entries.length);
       // data pages: bit width, then RLE/bit-packed indexes
       const width = Math.max(1, 32 - Math.clz32(entries.length - 1));
-      const indexes = scratch.indexes;
+      const indexes = stage.indexes;
       const rowsPerPage = Math.max(8, Math.floor((opts.pageBytes * 8) / width));
       let v = 0;
       for (let r = 0; r < rows; r += rowsPerPage) {
         const end = Math.min(rows, r + rowsPerPage);
         const present = this.presentIn(r, end);
         let p = chunk.beginDataPage(defs, r, end, 1 + rleBound(present, width));
-        scratch.page[p++] = width;
-        p = rleHybrid(indexes, v, v + present, width, scratch.page, p);
-        chunk.endDataPage(0, p, end - r, 'PLAIN_DICTIONARY');
+        stage.buf[p++] = width;
+        p = rleHybrid(indexes, v, v + present, width, stage.buf, p);
+        chunk.endDataPage(p, end - r, 'PLAIN_DICTIONARY');
         v += present;
       }
     } else {
@@ -394,21 +428,21 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
       let v = 0;
       let r = 0;
       while (r < rows) {
-        const reserve = defs === null ? 0 : 4 + rleBound(rows - r, 1);
-        const limit = reserve + opts.pageBytes;
-        scratch.ensurePage(reserve + 4096);
-        let pos = reserve;
+        const valuesStart = stage.pos + (defs === null ? 0 : 4 + rleBound(rows - r, 1));
+        const limit = valuesStart + opts.pageBytes;
+        stage.ensure(valuesStart + 4096);
+        let pos = valuesStart;
         let end = r;
         if (defs === null) {
-          while (end < rows && pos < limit) pos = putString(scratch, pos, values[end++], minMax);
+          while (end < rows && pos < limit) pos = putString(stage, pos, values[end++], minMax);
           v = end;
         } else {
           while (end < rows && pos < limit) {
-            if (defs[end++] === 1) pos = putString(scratch, pos, values[v++], minMax);
+            if (defs[end++] === 1) pos = putString(stage, pos, values[v++], minMax);
           }
         }
-        const start = defs === null ? 0 : chunk.putLevelsBefore(defs, r, end, reserve);
-        chunk.endDataPage(start, pos, end - r, 'PLAIN');
+        const start = defs === null ? valuesStart : chunk.putLevelsBefore(defs, r, end, valuesStart);
+        chunk.endDataPage(pos, end - r, 'PLAIN', start);
         r = end;
       }
     }
@@ -421,7 +455,7 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
       }
     }
     this.reset();
-    return chunk.finish(rows, statistics, dict !== undefined);
+    return chunk.finish(rows, statistics);
   }
 }
 
@@ -458,13 +492,13 @@ function looksLowCardinality(values: string[], n: number): boolean {
 }
 
 /**
- * Dictionary of the column chunk's values, with each value's index in scratch.indexes; undefined
+ * Dictionary of the column chunk's values, with each value's index in stage.indexes; undefined
  * when the values turn out not to repeat enough (more than half distinct) or the dictionary would
  * exceed `maxBytes`.
  */
-function buildDictionary(values: string[], n: number, scratch: Scratch, maxBytes: number): { entries: string[] } | undefined {
-  if (scratch.indexes.length < n) scratch.indexes = new Int32Array(Math.max(n, scratch.indexes.length * 2));
-  const indexes = scratch.indexes;
+function buildDictionary(values: string[], n: number, stage: Staging, maxBytes: number): { entries: string[] } | undefined {
+  if (stage.indexes.length < n) stage.indexes = new Int32Array(Math.max(n, stage.indexes.length * 2));
+  const indexes = stage.indexes;
   const map = new Map<string, number>();
   const entries: string[] = [];
   const maxEntries = Math.max(1, n >> 1);
@@ -485,13 +519,13 @@ function buildDictionary(values: string[], n: number, scratch: Scratch, maxBytes
 }
 
 /**
- * Writes `s` PLAIN (4-byte length + UTF-8) into scratch.page at `pos` (growing the page, keeping
- * its first `pos` bytes) and adds it to the statistics; returns the position after it.
+ * Writes `s` PLAIN (4-byte length + UTF-8) into the staging buffer at `pos` (growing it) and adds
+ * it to the statistics; returns the position after it.
  */
-function putString(scratch: Scratch, pos: number, s: string, minMax: MinMax | null): number {
+function putString(stage: Staging, pos: number, s: string, minMax: MinMax | null): number {
   const len = s.length;
-  let b = scratch.page;
-  if (pos + 4 + len * 3 > b.length) b = scratch.ensurePage(pos + 4 + len * 3, pos);
+  let b = stage.buf;
+  if (pos + 4 + len * 3 > b.length) b = stage.ensure(pos + 4 + len * 3);
   const start = pos + 4;
   let w: number;
   if (len <= 64) {
@@ -682,169 +716,132 @@ function packBits(values: Uint8Array, from: number, to: number, b: Uint8Array, p
 // ---------------------------------------------------------------------------------------------
 // Pages of one column chunk
 
+/** A column chunk whose pages are staged: its metadata but for the framed sizes and offsets. */
+export interface StagedChunk {
+  column: Column;
+  type: ChunkMeta['meta_data']['type'];
+  /** Its pages in the staging: [firstPage, endPage); the first one is the dictionary page if any. */
+  firstPage: number;
+  endPage: number;
+  dictionary: boolean;
+  rows: number;
+  encoding: Encoding;
+  statistics: ChunkStatistics | undefined;
+}
+
+/**
+ * The column chunk metadata of a staged chunk, given the framed pages' sizes (sizes[2i] header,
+ * sizes[2i + 1] body of page i) and the file offset of each page (offsets[i]).
+ */
+export function stagedChunkMeta(c: StagedChunk, stage: { pages: Int32Array }, sizes: Int32Array, offsets: Float64Array, opts: EncodeOptions): ChunkMeta {
+  let compressed = 0;
+  let uncompressed = 0;
+  for (let i = c.firstPage; i < c.endPage; i++) {
+    const size = stage.pages[i * PAGE_FIELDS + 1] - stage.pages[i * PAGE_FIELDS];
+    compressed += sizes[i * 2] + sizes[i * 2 + 1];
+    uncompressed += sizes[i * 2] + size;
+  }
+  const dataPages = c.endPage - c.firstPage - (c.dictionary ? 1 : 0);
+  const encodings: Encoding[] = [c.dictionary ? 'PLAIN_DICTIONARY' : c.encoding];
+  if (!c.column.required) encodings.push('RLE');
+  const meta: ChunkMeta['meta_data'] = {
+    type: c.type,
+    encodings,
+    path_in_schema: [c.column.name],
+    codec: opts.codec,
+    num_values: BigInt(c.rows),
+    total_uncompressed_size: BigInt(uncompressed),
+    total_compressed_size: BigInt(compressed),
+    data_page_offset: BigInt(offsets[c.firstPage + (c.dictionary ? 1 : 0)]),
+  };
+  if (c.dictionary) meta.dictionary_page_offset = BigInt(offsets[c.firstPage]);
+  if (c.statistics) meta.statistics = c.statistics;
+  if (opts.statistics) {
+    meta.encoding_stats = [];
+    if (c.dictionary) meta.encoding_stats.push({ page_type: 'DICTIONARY_PAGE', encoding: 'PLAIN_DICTIONARY', count: 1 });
+    meta.encoding_stats.push({ page_type: 'DATA_PAGE', encoding: c.encoding, count: dataPages });
+  }
+  return { file_offset: BigInt(offsets[c.firstPage]), meta_data: meta };
+}
+
+/** Stages the pages of one column chunk. */
 class ChunkWriter {
-  private readonly start: number;
-  private dictionaryOffset: number | undefined;
-  private dataOffset: number | undefined;
-  private uncompressed = 0;
-  private dataPages = 0;
+  private readonly firstPage: number;
+  private pageStart = 0;
+  private dictionary = false;
+  private encoding: Encoding = 'PLAIN';
 
   constructor(
     private readonly column: Column,
-    private readonly type: 'INT64' | 'BYTE_ARRAY' | 'BOOLEAN',
-    private readonly out: PageOut,
-    private readonly scratch: Scratch,
+    private readonly type: ChunkMeta['meta_data']['type'],
+    private readonly stage: Staging,
     private readonly opts: EncodeOptions,
   ) {
-    this.start = out.offset;
+    this.firstPage = stage.count;
   }
 
-  /** The dictionary page's PLAIN bytes are in scratch.page[start, end). */
+  /** The dictionary page's PLAIN bytes are in stage.buf[start, end). */
   writeDictionaryPage(start: number, end: number, entries: number): void {
-    this.dictionaryOffset = this.out.offset;
-    this.writePage(start, end, PAGE_TYPE.DICTIONARY_PAGE, entries, ENCODING.PLAIN_DICTIONARY);
+    this.dictionary = true;
+    this.stage.addPage(start, end, PAGE_TYPE.DICTIONARY_PAGE, entries, ENCODING.PLAIN_DICTIONARY);
   }
 
   /**
-   * Writes the definition levels of rows [from, to) (4-byte length + RLE/bit-packed hybrid) into
-   * scratch.page so that they end at `valuesStart` (room reserved by the caller: 4 +
-   * rleBound(to - from, 1)); returns where the page starts.
+   * Writes the definition levels of rows [from, to) (4-byte length + RLE/bit-packed hybrid) so
+   * that they end at `valuesStart` (room reserved by the caller: 4 + rleBound(to - from, 1));
+   * returns where the page starts.
    */
   putLevelsBefore(defs: Uint8Array, from: number, to: number, valuesStart: number): number {
-    const scratch = this.scratch;
+    const stage = this.stage;
     const bound = rleBound(to - from, 1);
-    if (scratch.levels.length < bound) scratch.levels = new Uint8Array(bound * 2);
-    const len = rleHybrid(defs, from, to, 1, scratch.levels, 0);
+    if (stage.levels.length < bound) stage.levels = new Uint8Array(bound * 2);
+    const len = rleHybrid(defs, from, to, 1, stage.levels, 0);
     const start = valuesStart - len - 4;
-    const page = scratch.page;
+    const page = stage.buf;
     page[start] = len;
     page[start + 1] = len >>> 8;
     page[start + 2] = len >>> 16;
     page[start + 3] = len >>> 24;
-    page.set(scratch.levels.subarray(0, len), start + 4);
+    page.set(stage.levels.subarray(0, len), start + 4);
     return start;
   }
 
   /**
-   * Starts a data page for rows [from, to): writes their definition levels (OPTIONAL columns) and
-   * makes room for `valueBytes` more; returns where the values go in scratch.page.
+   * Starts a data page for rows [from, to) at stage.pos: writes their definition levels (OPTIONAL
+   * columns) and makes room for `valueBytes` more; returns where the values go in stage.buf.
    */
   beginDataPage(defs: Uint8Array | null, from: number, to: number, valueBytes: number): number {
+    const stage = this.stage;
+    const start = stage.pos;
+    this.pageStart = start;
     const levelBytes = defs === null ? 0 : 4 + rleBound(to - from, 1);
-    const page = this.scratch.ensurePage(levelBytes + valueBytes);
-    if (defs === null) return 0;
-    const end = rleHybrid(defs, from, to, 1, page, 4);
-    const len = end - 4;
-    page[0] = len;
-    page[1] = len >>> 8;
-    page[2] = len >>> 16;
-    page[3] = len >>> 24;
+    const page = stage.ensure(start + levelBytes + valueBytes);
+    if (defs === null) return start;
+    const end = rleHybrid(defs, from, to, 1, page, start + 4);
+    const len = end - start - 4;
+    page[start] = len;
+    page[start + 1] = len >>> 8;
+    page[start + 2] = len >>> 16;
+    page[start + 3] = len >>> 24;
     return end;
   }
 
-  /** The data page's bytes are in scratch.page[start, end). */
-  endDataPage(start: number, end: number, numValues: number, encoding: Encoding): void {
-    this.dataOffset ??= this.out.offset;
-    this.dataPages++;
-    this.writePage(start, end, PAGE_TYPE.DATA_PAGE, numValues, ENCODING[encoding]);
+  /** The data page's bytes are in stage.buf[start, end) (start: from beginDataPage by default). */
+  endDataPage(end: number, numValues: number, encoding: Encoding, start = this.pageStart): void {
+    this.stage.addPage(start, end, PAGE_TYPE.DATA_PAGE, numValues, ENCODING[encoding]);
     this.encoding = encoding;
   }
 
-  private encoding: Encoding = 'PLAIN';
-
-  private writePage(start: number, end: number, pageType: number, numValues: number, encoding: number): void {
-    const { scratch, out } = this;
-    const page = scratch.page;
-    const size = end - start;
-    let body: Uint8Array = page;
-    let bodyStart = start;
-    let bodyLen = size;
-    switch (this.opts.codec) {
-      case 'SNAPPY': {
-        const need = snappyMaxLength(size);
-        if (scratch.comp.length < need) scratch.comp = new Uint8Array(Math.max(need, scratch.comp.length * 2));
-        bodyLen = snappyCompressInto(page, start, end, scratch.comp, 0);
-        body = scratch.comp;
-        bodyStart = 0;
-        break;
-      }
-      case 'GZIP':
-        body = zlib.gzipSync(page.subarray(start, end));
-        bodyStart = 0;
-        bodyLen = body.length;
-        break;
-      case 'ZSTD':
-        body = zstdCompressSync!(page.subarray(start, end));
-        bodyStart = 0;
-        bodyLen = body.length;
-        break;
-      case 'UNCOMPRESSED':
-        break;
-    }
-    const h = scratch.header;
-    let p = 0;
-    h[p++] = 0x15; // 1: type (i32)
-    p = zigzag32(h, p, pageType);
-    h[p++] = 0x15; // 2: uncompressed_page_size
-    p = zigzag32(h, p, size);
-    h[p++] = 0x15; // 3: compressed_page_size
-    p = zigzag32(h, p, bodyLen);
-    if (pageType === PAGE_TYPE.DATA_PAGE) {
-      h[p++] = 0x2c; // 5: data_page_header (struct)
-      h[p++] = 0x15; // 1: num_values
-      p = zigzag32(h, p, numValues);
-      h[p++] = 0x15; // 2: encoding
-      p = zigzag32(h, p, encoding);
-      h[p++] = 0x15; // 3: definition_level_encoding
-      p = zigzag32(h, p, ENCODING.RLE);
-      h[p++] = 0x15; // 4: repetition_level_encoding
-      p = zigzag32(h, p, ENCODING.RLE);
-      h[p++] = 0; // end data_page_header
-    } else {
-      h[p++] = 0x4c; // 7: dictionary_page_header (struct)
-      h[p++] = 0x15; // 1: num_values
-      p = zigzag32(h, p, numValues);
-      h[p++] = 0x15; // 2: encoding
-      p = zigzag32(h, p, encoding);
-      h[p++] = 0; // end dictionary_page_header
-    }
-    h[p++] = 0; // end PageHeader
-    out.append(h, 0, p);
-    out.append(body, bodyStart, bodyStart + bodyLen);
-    this.uncompressed += p + size;
-  }
-
-  finish(rows: number, statistics: ChunkStatistics | undefined, dictionary = false): ChunkMeta {
-    const dataEncoding = this.encoding;
-    const encodings: Encoding[] = dictionary ? ['PLAIN_DICTIONARY'] : [dataEncoding];
-    if (this.column.required === false) encodings.push('RLE');
-    const meta: ChunkMeta['meta_data'] = {
+  finish(rows: number, statistics: ChunkStatistics | undefined): StagedChunk {
+    return {
+      column: this.column,
       type: this.type,
-      encodings,
-      path_in_schema: [this.column.name],
-      codec: this.opts.codec,
-      num_values: BigInt(rows),
-      total_uncompressed_size: BigInt(this.uncompressed),
-      total_compressed_size: BigInt(this.out.offset - this.start),
-      data_page_offset: BigInt(this.dataOffset ?? this.out.offset),
+      firstPage: this.firstPage,
+      endPage: this.stage.count,
+      dictionary: this.dictionary,
+      rows,
+      encoding: this.encoding,
+      statistics: this.opts.statistics ? statistics : undefined,
     };
-    if (this.dictionaryOffset !== undefined) meta.dictionary_page_offset = BigInt(this.dictionaryOffset);
-    if (statistics) meta.statistics = statistics;
-    if (this.opts.statistics) {
-      meta.encoding_stats = [];
-      if (dictionary) meta.encoding_stats.push({ page_type: 'DICTIONARY_PAGE', encoding: 'PLAIN_DICTIONARY', count: 1 });
-      meta.encoding_stats.push({ page_type: 'DATA_PAGE', encoding: dataEncoding, count: this.dataPages });
-    }
-    return { file_offset: BigInt(this.start), meta_data: meta };
   }
-}
-
-function zigzag32(b: Uint8Array, p: number, v: number): number {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  while (z >= 0x80) {
-    b[p++] = (z & 0x7f) | 0x80;
-    z >>>= 7;
-  }
-  b[p++] = z;
-  return p;
 }

@@ -12,15 +12,20 @@ import { ByteWriter } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet-writer';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import {
-  Scratch,
+  Staging,
+  bodyCompressor,
   codecAvailable,
   columnBuffer,
+  stagedChunkMeta,
   type ChunkMeta,
   type ColumnBuffer,
   type EncodeOptions,
-  type PageOut,
   type ParquetCodec,
+  type StagedChunk,
 } from './parquet-encode.js';
+import { PAGE_FIELDS, createPageFramer } from './parquet-pages.js';
+import { createSnappy } from './parquet-snappy.js';
+import { framingWorker, type Framed } from './parquet-worker.js';
 import type { Column } from './schemas.js';
 
 export type { ParquetCodec } from './parquet-encode.js';
@@ -50,6 +55,11 @@ export interface ParquetFileOptions {
   statistics?: boolean;
   /** Target uncompressed size of a data page (default 1 MiB). */
   pageBytes?: number;
+  /**
+   * SNAPPY-compress big row groups (>= 512 KiB of pages) on a worker thread while the next row
+   * group is buffered (default true). The file is byte for byte the same either way.
+   */
+  compressInWorker?: boolean;
 }
 
 export type Row = Record<string, unknown>;
@@ -79,6 +89,14 @@ const DICTIONARY_BYTES = 1024 * 1024;
 const CREATED_BY = 'warehouse-export (own column encoder; footer by hyparquet-writer)';
 
 type FileMetaData = Parameters<typeof writeMetadata>[1];
+
+/** Row groups with fewer staged page bytes are compressed on the main thread. */
+const WORKER_MIN_BYTES = 512 * 1024;
+
+/** Frames pages on the main thread (small row groups, codecs other than SNAPPY, no worker). */
+const framer = createPageFramer(createSnappy());
+
+const CODEC_ID: Record<ParquetCodec, number> = { UNCOMPRESSED: 0, SNAPPY: 1, GZIP: 2, ZSTD: 2 };
 
 /** The parquet schema (root + one leaf per column, in order) for SPEC section 2 columns. */
 export function parquetSchema(columns: readonly Column[]): SchemaElement[] {
@@ -125,7 +143,7 @@ export function parquetSchema(columns: readonly Column[]): SchemaElement[] {
 // Block output: the file's bytes, cut into blocks of exactly blockBytes (the last one shorter) that
 // are handed to the sink in order, one at a time.
 
-class BlockOutput implements PageOut {
+class BlockOutput {
   private chain: Promise<void> = Promise.resolve();
   private buf: Uint8Array;
   private index = 0;
@@ -218,7 +236,11 @@ export class ParquetFileWriter {
   private readonly rowGroupRows: number;
   private readonly rowGroupBytes: number;
   private readonly encodeOptions: EncodeOptions;
-  private readonly scratch = new Scratch();
+  private readonly stage = new Staging();
+  private readonly compressInWorker: boolean;
+  /** The last row group being framed in the worker, appended and staged to the sink. */
+  private inflight: Promise<void> | undefined;
+  private inflightBytes = 0;
   private readonly kvMetadata: { key: string; value: string }[] | undefined;
   private readonly rowGroupMeta: FileMetaData['row_groups'] = [];
 
@@ -241,6 +263,7 @@ export class ParquetFileWriter {
     if (!codecAvailable(codec)) throw new Error(`parquet: codec ${codec} is not available on Node.js ${process.version}`);
     this.encodeOptions = { codec, statistics: opts.statistics ?? true, pageBytes, dictionaryBytes: DICTIONARY_BYTES };
     this.kvMetadata = opts.kvMetadata;
+    this.compressInWorker = (opts.compressInWorker ?? true) && codec === 'SNAPPY';
     const capacity = Math.min(this.rowGroupRows, 65_536);
     this.buffers = opts.columns.map((c) => columnBuffer(c, capacity));
     this.names = opts.columns.map((c) => c.name);
@@ -255,7 +278,7 @@ export class ParquetFileWriter {
 
   /** Encoded bytes so far plus the approximate uncompressed size of the buffered group. */
   get approxBytes(): number {
-    return this.out.offset + this.groupBytes;
+    return this.out.offset + this.inflightBytes + this.groupBytes;
   }
 
   write(row: Row): Promise<void> | void {
@@ -283,25 +306,19 @@ export class ParquetFileWriter {
     }
   }
 
-  /** Encodes the buffered rows as one row group; resolves once the sink took the full blocks. */
+  /**
+   * Encodes the buffered rows as one row group. Small groups are framed and appended at once, and
+   * the returned promise resolves once the sink took the full blocks. A big SNAPPY group is
+   * framed in the worker while the caller goes on buffering the next one: the returned promise
+   * then is the previous group's (appended, sink done), so one group at most is in flight.
+   */
   private flushGroup(): Promise<void> {
     const n = this.groupRows;
+    const stage = this.stage;
+    let staged: StagedChunk[];
     try {
-      const start = this.out.offset;
-      let uncompressed = 0n;
-      const columns: ChunkMeta[] = [];
-      for (const b of this.buffers) {
-        const chunk = b.encode(this.out, this.scratch, this.encodeOptions);
-        uncompressed += chunk.meta_data.total_uncompressed_size;
-        columns.push(chunk);
-      }
-      this.rowGroupMeta.push({
-        columns: columns as FileMetaData['row_groups'][number]['columns'],
-        total_byte_size: uncompressed,
-        num_rows: BigInt(n),
-        file_offset: BigInt(start),
-        total_compressed_size: BigInt(this.out.offset - start),
-      });
+      stage.reset();
+      staged = this.buffers.map((b) => b.encode(stage, this.encodeOptions));
     } catch (err) {
       this.fail(err);
       return Promise.reject(err);
@@ -309,13 +326,92 @@ export class ParquetFileWriter {
       this.groupRows = 0;
       this.groupBytes = 0;
     }
-    const p = this.out.flush().then(undefined, (err: unknown) => {
+    const count = stage.count;
+    const length = stage.pos;
+    const prev = this.inflight;
+    if (!prev && !(this.compressInWorker && length >= WORKER_MIN_BYTES)) {
+      // at once, on this thread
+      try {
+        this.appendGroup(staged, stage.pages, this.frameHere(stage.buf, stage.pages, count), n);
+      } catch (err) {
+        this.fail(err);
+        return Promise.reject(err);
+      }
+      return this.track(this.out.flush());
+    }
+    const pages = stage.pages.slice(0, count * PAGE_FIELDS);
+    const input = stage.takeBuffer();
+    this.inflightBytes += length;
+    let job: Promise<void>;
+    if (this.compressInWorker && length >= WORKER_MIN_BYTES) {
+      const framed = framingWorker.frameSnappy(input, length, pages, count);
+      job = Promise.all([framed, prev]).then(([f]) => {
+        this.inflightBytes -= length;
+        this.appendGroup(staged, pages, f, n);
+        return this.out.flush();
+      });
+    } else {
+      // after the previous group, framed and appended in one go (the framer's buffer is shared)
+      job = prev!.then(() => {
+        this.inflightBytes -= length;
+        this.appendGroup(staged, pages, this.frameHere(input, pages, count), n);
+        return this.out.flush();
+      });
+    }
+    const tracked = this.track(job);
+    this.inflight = tracked;
+    void tracked.then(
+      () => {
+        if (this.inflight === tracked) this.inflight = undefined;
+      },
+      () => {},
+    );
+    return prev ?? Promise.resolve();
+  }
+
+  /** A failure of `p` fails the writer; a caller that does not await learns of it from the next call. */
+  private track(p: Promise<void>): Promise<void> {
+    const tracked = p.then(undefined, (err: unknown) => {
       this.fail(err);
       throw err;
     });
-    // A caller that does not await write() learns of a sink failure from the next write()/finish().
-    p.catch(() => {});
-    return p;
+    tracked.catch(() => {});
+    return tracked;
+  }
+
+  /** Frames staged pages on this thread (the framer's output buffer is valid until its next use). */
+  private frameHere(input: Uint8Array, pages: Int32Array, count: number): Framed {
+    const codec = this.encodeOptions.codec;
+    const sizes = new Int32Array(2 * count);
+    const { out, length } = framer.framePages(input, pages, count, CODEC_ID[codec], bodyCompressor(codec), sizes);
+    return { bytes: out.subarray(0, length), sizes };
+  }
+
+  /** Appends a framed row group to the file and records its metadata. */
+  private appendGroup(staged: StagedChunk[], pages: Int32Array, framed: Framed, rows: number): void {
+    const { bytes, sizes } = framed;
+    const start = this.out.offset;
+    const count = sizes.length / 2;
+    const offsets = new Float64Array(count);
+    let offset = start;
+    for (let i = 0; i < count; i++) {
+      offsets[i] = offset;
+      offset += sizes[2 * i] + sizes[2 * i + 1];
+    }
+    let uncompressed = 0n;
+    const columns: ChunkMeta[] = staged.map((c) => {
+      const chunk = stagedChunkMeta(c, { pages }, sizes, offsets, this.encodeOptions);
+      uncompressed += chunk.meta_data.total_uncompressed_size;
+      return chunk;
+    });
+    this.rowGroupMeta.push({
+      columns: columns as FileMetaData['row_groups'][number]['columns'],
+      total_byte_size: uncompressed,
+      num_rows: BigInt(rows),
+      file_offset: BigInt(start),
+      total_compressed_size: BigInt(bytes.length),
+    });
+    this.out.append(bytes, 0, bytes.length);
   }
 
   private fail(err: unknown): void {
@@ -340,7 +436,8 @@ export class ParquetFileWriter {
     }
     try {
       if (this.groupRows > 0) await this.flushGroup();
-      else await this.out.flush();
+      if (this.inflight) await this.inflight;
+      await this.out.flush();
       const footer = new ByteWriter(4096);
       const metadata = {
         version: 1,
