@@ -68,7 +68,14 @@ function expectedValue(c: Column, v: unknown): unknown {
   return v;
 }
 
-/** Checks the file against the rows with DuckDB and hyparquet (file order). */
+// arrow-rs (parquet-wasm) + apache-arrow: a third, independent and strict reader
+interface ArrowTable {
+  toArray(): { toJSON(): Record<string, unknown> }[];
+}
+const parquetWasm = (await import('parquet-wasm')) as unknown as { readParquet(b: Uint8Array): { intoIPCStream(): Uint8Array } };
+const apacheArrow = (await import('apache-arrow')) as unknown as { tableFromIPC(b: Uint8Array): ArrowTable };
+
+/** Checks the file against the rows with DuckDB, hyparquet and arrow-rs (file order). */
 async function expectRoundTrip(path: string, bytes: Uint8Array, columns: readonly Column[], rows: Row[]): Promise<void> {
   const expected = rows.map((r) => columns.map((c) => expectedValue(c, r[c.name])));
   const select = columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))).join(', ');
@@ -91,6 +98,20 @@ async function expectRoundTrip(path: string, bytes: Uint8Array, columns: readonl
     });
     if (JSON.stringify(got, bigintJson) !== JSON.stringify(expected[i], bigintJson)) {
       expect(got, `hyparquet row ${i}`).toEqual(expected[i]);
+    }
+  }
+  const arrow = apacheArrow.tableFromIPC(parquetWasm.readParquet(bytes).intoIPCStream()).toArray();
+  expect(arrow.length).toBe(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = arrow[i].toJSON();
+    const got = columns.map((c) => {
+      const v = r[c.name];
+      if (v === null || v === undefined) return null;
+      if (c.type === 'INTEGER' || c.type === 'TIMESTAMP') return BigInt(v instanceof Date ? v.getTime() : (v as number | bigint));
+      return v;
+    });
+    if (JSON.stringify(got, bigintJson) !== JSON.stringify(expected[i], bigintJson)) {
+      expect(got, `arrow-rs row ${i}`).toEqual(expected[i]);
     }
   }
 }
