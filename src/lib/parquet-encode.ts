@@ -205,6 +205,7 @@ abstract class BaseBuffer {
   protected presentIn(from: number, to: number): number {
     const defs = this.defs;
     if (defs === null) return to - from;
+    if (from === 0 && to === this.rows) return this.count;
     let n = 0;
     for (let r = from; r < to; r++) n += defs[r];
     return n;
@@ -675,12 +676,23 @@ function bitPackRuns(values: ArrayLike<number>, from: number, to: number, width:
     b[pos++] = (groups << 1) | 1;
     const stop = from + groups * 8;
     if (width === 1) {
-      for (let k = from; k < stop; k += 8) {
+      const full = from + (n & ~7);
+      let k = from;
+      for (; k < full; k += 8) {
+        b[pos++] =
+          values[k] |
+          (values[k + 1] << 1) |
+          (values[k + 2] << 2) |
+          (values[k + 3] << 3) |
+          (values[k + 4] << 4) |
+          (values[k + 5] << 5) |
+          (values[k + 6] << 6) |
+          (values[k + 7] << 7);
+      }
+      if (k < stop) {
+        // the last, partial group (only at the end of the data), padded with zeros
         let byte = 0;
-        for (let bit = 0; bit < 8; bit++) {
-          const x = k + bit < to ? values[k + bit] : 0;
-          byte |= x << bit;
-        }
+        for (let bit = 0; k + bit < to; bit++) byte |= values[k + bit] << bit;
         b[pos++] = byte;
       }
     } else {
