@@ -146,9 +146,12 @@ export class Cursors {
   }
 
   /** DELETE of the integration: every cursor of the workspace starts over, sequences carry on. */
-  async resetAll(workspaceId: number): Promise<void> {
+  async resetAll(workspaceId: number, now = Date.now()): Promise<void> {
     for (const c of await this.list(workspaceId)) {
-      await this.save({ ...resetCursor(c, c.generation), leaseOwner: undefined, leaseUntil: 0 }).catch((e) => {
+      // An export in flight may still commit the file of its current sequence: the next run skips it.
+      const inFlight = c.run !== undefined || c.leaseUntil > now;
+      const reset = resetCursor(c, c.generation);
+      await this.save({ ...reset, nextSequence: reset.nextSequence + (inFlight ? 1 : 0), leaseOwner: undefined, leaseUntil: 0 }).catch((e) => {
         if (!(e instanceof CursorMoved)) throw e;
       });
     }

@@ -1,6 +1,7 @@
 // zod schemas for ingest bodies, derived from the column table in schemas.ts (no second copy of a column list).
 import { z } from 'zod';
 import { ingestColumns, SCHEMAS, type Column, type FileType } from './schemas.js';
+import { encodeKey } from './storage.js';
 
 /** Records per ingest request: large enough for efficient batches, small enough to bound memory. */
 export const MAX_RECORDS_PER_REQUEST = 5000;
@@ -39,12 +40,25 @@ function recordSchema(fileType: FileType) {
   return z.strictObject(shape);
 }
 
-const attributeValue = z.union([z.string().max(MAX_STRING), z.number(), z.boolean(), z.null()]);
-const attributeName = z.string().min(1).max(MAX_KEY);
+/** Attribute values live in the person's state entity (1 MiB in all), so each is kept small. */
+export const MAX_ATTRIBUTE_VALUE = 64 * 1024;
+const attributeValue = z.union([z.string().max(MAX_ATTRIBUTE_VALUE), z.number(), z.boolean(), z.null()]);
+// "__proto__" would be an object's prototype, not a key, in every JS consumer of the state.
+const attributeName = z
+  .string()
+  .min(1)
+  .max(MAX_KEY)
+  .refine((n) => n !== '__proto__', 'the attribute name "__proto__" is reserved');
+/** A person's key is a Table RowKey (1 KiB, after escaping) in the people state. */
+const personKey = z
+  .string()
+  .min(1)
+  .max(MAX_KEY)
+  .refine((id) => encodeKey(id).length <= 512, 'internal_customer_id is too long (at most 512 characters, fewer with / \\ # ? % or control characters)');
 
 /** People records: profile fields plus optional attribute changes (null removes an attribute). */
 export const personRecord = z.strictObject({
-  internal_customer_id: z.string().min(1).max(MAX_KEY),
+  internal_customer_id: personKey,
   customer_id: z.string().min(1).max(MAX_KEY),
   email_addr: z.string().max(MAX_KEY).nullable().optional(),
   deleted: z.boolean().nullable().optional(),
@@ -57,7 +71,7 @@ export type PersonRecord = z.infer<typeof personRecord>;
 
 /** Attribute rows sent directly to ingest/attributes. */
 export const attributeRecord = z.strictObject({
-  internal_customer_id: z.string().min(1).max(MAX_KEY),
+  internal_customer_id: personKey,
   attribute_name: attributeName,
   attribute_value: attributeValue,
   timestamp: timestamp.optional(),
@@ -78,7 +92,11 @@ export const INGEST_BODIES = {
 } satisfies Record<FileType, z.ZodType>;
 
 /** workspaceId route parameter: a positive integer (it is the INTEGER workspace_id column). */
-export const workspaceId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const workspaceId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer in canonical form (digits only, no sign, no leading zero)')
+  .transform(Number)
+  .refine((n) => Number.isSafeInteger(n), 'is too large');
 
 export interface FieldError {
   path: string;

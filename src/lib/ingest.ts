@@ -6,7 +6,7 @@ import { fileTypeByName, type FileType } from './schemas.js';
 import { UserError } from './errors.js';
 import { HeadMoved, type SourceLog, type SourceRecord } from './source.js';
 import type { PeopleState, PersonChanges, PersonState } from './people-state.js';
-import { applyAttributeRecord, applyPersonRecord } from './people-state.js';
+import { applyAttributeRecord, applyPersonRecord, MAX_PERSON_ATTRIBUTES_CHARS } from './people-state.js';
 import type { Clock } from './clock.js';
 import { backoff } from './source.js';
 
@@ -103,6 +103,12 @@ export class Ingest {
         for (const [name, value] of Object.entries(p.attributes ?? {})) changeAttribute(s, name, attributeText(value), updatedAt);
       }
       for (const a of attributeRows) changeAttribute(state(a.internal_customer_id), a.attribute_name, attributeText(a.attribute_value), a.timestamp ?? now);
+      // Refuse (before anything is stored) what the person's state could not hold.
+      for (const s of working.values()) {
+        if (JSON.stringify(s.attrs).length > MAX_PERSON_ATTRIBUTES_CHARS) {
+          throw new UserError('person_too_large', `the attributes of person "${s.internal_customer_id.slice(0, 64)}" would exceed ${MAX_PERSON_ATTRIBUTES_CHARS} characters in all; nothing was stored`, 400, [{ path: 'attributes', message: 'too large in all for one person' }]);
+        }
+      }
 
       let appended;
       try {

@@ -26,6 +26,8 @@ export interface PersonState {
 }
 
 const ATTR_CHUNK = 30_000; // characters per property (a property holds at most 64 KiB)
+/** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
+export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
 
 function emptyState(id: string): PersonState {
   return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, pseq: 0, aseq: 0 };
@@ -83,7 +85,8 @@ export function applyAttributeRecord(s: PersonState, seq: number, r: SourceRecor
   const name = r.attribute_name as string;
   const value = (r.attribute_value as string | null) ?? null;
   if (value === null) delete s.attrs[name];
-  else s.attrs[name] = [value, r.timestamp as number];
+  // defineProperty, not assignment: a name like "__proto__" must stay a key (ingest refuses it too).
+  else Object.defineProperty(s.attrs, name, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
   s.aseq = seq;
 }
 
