@@ -212,10 +212,9 @@ describe('malformed input is refused with a 400 and the error shape, and nothing
     }
   });
 
-  // BUG (reported): non-canonical workspace ids are accepted and alias another workspace:
-  // /workspaces/1e3/... acts on workspace 1000, /workspaces/0x10/... on 16, "+5", " 5", "5.0", "005" on 5.
-  // src/lib/ingest-schemas.ts `workspaceId = z.coerce.number()...` coerces with Number().
-  it.fails('non-canonical workspace ids (1e3, 0x10, +5, " 5", 5.0, 005) are refused with 400', async () => {
+  // Found by this suite: non-canonical workspace ids were accepted and aliased another workspace
+  // (/workspaces/1e3/... acted on workspace 1000, /workspaces/0x10/... on 16; z.coerce.number()).
+  it('non-canonical workspace ids (1e3, 0x10, +5, " 5", 5.0, 005) are refused with 400', async () => {
     const refused: string[] = [];
     for (const id of ['1e3', '0x10', '+5', ' 5', '5.0', '005']) {
       const r = await h.call('GET', `/workspaces/${encodeURIComponent(id)}/integration`);
@@ -261,11 +260,9 @@ describe('malformed input is refused with a 400 and the error shape, and nothing
     await waitFor(async () => (await h.call('GET', `/workspaces/${wsNone}/integration`)).status === 200, 'the new integration');
   });
 
-  // BUG (reported): an attribute named "__proto__" is accepted (202, counted as a change) but never
-  // exported: the people route's z.record drops the key, and the attributes route stores the log row
-  // while people-state.ts `s.attrs[name] = ...` on a plain object sets the prototype instead, so the
-  // initial Attributes snapshot never contains it. It should be refused (400) or exported.
-  it.fails('an attribute named __proto__ is refused or exported, never accepted and lost', async () => {
+  // Found by this suite: an attribute named "__proto__" was accepted (202, counted as a change) but
+  // never exported (z.record dropped the key; people-state.ts `s.attrs[name] = ...` set the prototype).
+  it('an attribute named __proto__ is refused or exported, never accepted and lost', async () => {
     const ws = freshWorkspace();
     const r = await h.call('POST', `/workspaces/${ws}/ingest/attributes`, undefined, { raw: '[{"internal_customer_id":"p1","attribute_name":"__proto__","attribute_value":"x"},{"internal_customer_id":"p1","attribute_name":"plan","attribute_value":"pro"}]' });
     if (r.status === 400) return;
@@ -279,13 +276,11 @@ describe('malformed input is refused with a 400 and the error shape, and nothing
     expect(names).toEqual(['__proto__', 'plan']);
   });
 
-  // BUG (reported): a people key longer than the people-state table can hold (RowKey: 512 characters
-  // after encodeKey) but allowed by the ingest schema (1,024) is appended to the people log, then the
-  // state write fails: the client gets 500 "the request was not applied" although the record is in
-  // the log, every later People/Attributes ingest of the workspace answers 500 (catchUp replays the
-  // record forever), and the workspace's People and Attributes exports fail on every attempt and are
-  // poisoned, so people accepted before (here "ok") are never exported.
-  it.fails('a people key valid by the schema but too long for the people state never breaks the workspace', async () => {
+  // Found by this suite: a people key allowed by the schema (≤ 1,024) but longer than the people-state
+  // RowKey (512 after encodeKey) was appended to the log, then the state write failed: 500 "not
+  // applied" although stored, every later People/Attributes ingest of the workspace 500, and its
+  // People and Attributes exports poisoned, so people accepted before were never exported.
+  it('a people key valid by the schema but too long for the people state never breaks the workspace', async () => {
     const ws = freshWorkspace();
     await h.ingest(ws, 'people', [{ internal_customer_id: 'ok', customer_id: 'c-ok' }]);
     const long = await h.call('POST', `/workspaces/${ws}/ingest/people`, [{ internal_customer_id: 'k'.repeat(600), customer_id: 'c-long' }]);
@@ -298,11 +293,10 @@ describe('malformed input is refused with a 400 and the error shape, and nothing
     expect({ long: [202, 400].includes(long.status), after: after.status, exported: ids.includes('ok') }).toEqual({ long: true, after: 202, exported: true });
   });
 
-  // BUG (reported): an attribute value over ~1 MiB (the schema allows 4 MiB strings) is accepted,
-  // then the person's state entity cannot be written any more: every later People/Attributes ingest
-  // of the workspace (any person) answers 500 after appending to the log. (Real Azure Table refuses
-  // entities over 1 MiB, so there the first request already fails after the append.)
-  it.fails('an attribute value over 1 MiB (valid by the schema) never breaks later ingests', async () => {
+  // Found by this suite: an attribute value over ~1 MiB (the schema allowed 4 MiB) was accepted, then
+  // the person's state entity could not be written: every later People/Attributes ingest of the
+  // workspace (any person) answered 500 after appending to the log.
+  it('an attribute value over 1 MiB (valid by the schema) never breaks later ingests', async () => {
     const ws = freshWorkspace();
     const big = await h.call('POST', `/workspaces/${ws}/ingest/attributes`, [{ internal_customer_id: 'p', attribute_name: 'big', attribute_value: 'v'.repeat(1_300_000) }]);
     const small = await h.call('POST', `/workspaces/${ws}/ingest/attributes`, [{ internal_customer_id: 'p', attribute_name: 'small', attribute_value: 'v' }]);

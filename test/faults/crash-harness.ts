@@ -30,7 +30,12 @@ import {
 
 export type Seam = 'afterSourceRead' | 'afterBlockStaged' | 'afterBlobCommit' | 'afterCheckpoint';
 export const SEAMS: readonly Seam[] = ['afterSourceRead', 'afterBlockStaged', 'afterBlobCommit', 'afterCheckpoint'];
-export type Mode = 'throw' | 'die';
+export type Mode = 'throw' | 'die' | 'interleave';
+/** 'interleave': where the new owner is held when the frozen worker wakes up. */
+export interface Interleave {
+  seam: Seam;
+  at: number;
+}
 
 export class Crash extends Error {
   constructor(seam: string) {
@@ -114,8 +119,8 @@ async function runToEnd(e: Exporter, ws: number, fileType: FileType, owner: stri
   throw new Error('export did not finish in 50 invocations');
 }
 
-export async function crashTrial(services: Services, lane: Lane, s: Scenario, seam: Seam, occurrence: number, mode: Mode): Promise<TrialResult> {
-  const label = `${s.name} ${seam}#${occurrence} ${mode}`;
+export async function crashTrial(services: Services, lane: Lane, s: Scenario, seam: Seam, occurrence: number, mode: Mode, interleave?: Interleave): Promise<TrialResult> {
+  const label = `${s.name} ${seam}#${occurrence} ${mode}${interleave ? ` (new owner held ${interleave.seam}#${interleave.at})` : ''}`;
   const t0 = Date.now();
   const lap = (what: string) => process.env.FAULT_TRACE && console.log(`${label} ${what} +${Date.now() - t0}ms`);
   const ws = lane.ws;
@@ -199,13 +204,34 @@ export async function crashTrial(services: Services, lane: Lane, s: Scenario, se
 
   // The retry: a new owner (a new invocation of the worker).
   const b = exporter(services, clock, s.maxRowsPerFile);
-  if (mode === 'die') {
+  if (mode !== 'throw') {
     const blocked = await b.run({ workspaceId: ws, fileType }, 'owner-b');
     if (blocked.status !== 'busy') problem(`new owner while the lease is held: ${blocked.status}, expected busy`);
     clock.advance(LEASE_MS + 1000);
   }
-  const retry = await runToEnd(b, ws, fileType, 'owner-b');
-  if (retry.status !== 'done') problem(`retry: ${retry.status} ${retry.reason ?? ''}`);
+  if (mode === 'interleave') {
+    // The new owner is held mid-run; the frozen worker wakes up and goes on (it may commit the file
+    // both are writing: the other must take it over, never rewrite it); then the new owner goes on.
+    const held = new Gate();
+    let callsB = 0;
+    const bHeld = exporter(services, clock, s.maxRowsPerFile, { [interleave!.seam]: async () => void (++callsB === interleave!.at && (await held.wait())) });
+    const runB = bHeld.run({ workspaceId: ws, fileType }, 'owner-b').then(
+      (outcome) => ({ outcome }),
+      (error: unknown) => ({ error }),
+    );
+    const wasHeld = await within(Promise.race([held.reached.then(() => true), runB.then(() => false)]), 30_000, `${label}: new owner reaching its seam`);
+    if (!wasHeld) problem(`the new owner never reached ${interleave!.seam}#${interleave!.at}`);
+    zombie.open();
+    const ra = await within(runA, 30_000, `${label}: zombie`);
+    const statusA = 'outcome' in ra ? ra.outcome.status : `error ${String(ra.error)}`;
+    if (statusA !== 'busy') problem(`woken zombie: ${statusA}, expected busy`);
+    held.open();
+    const rb = await within(runB, 30_000, `${label}: new owner`);
+    if (!('outcome' in rb) || rb.outcome.status !== 'done') problem(`new owner: ${'outcome' in rb ? `${rb.outcome.status} ${rb.outcome.reason ?? ''}` : String(rb.error)}`);
+  } else {
+    const retry = await runToEnd(b, ws, fileType, 'owner-b');
+    if (retry.status !== 'done') problem(`retry: ${retry.status} ${retry.reason ?? ''}`);
+  }
   const again = await runToEnd(b, ws, fileType, 'owner-c');
   if (again.status !== 'nothing') problem(`a further run: ${again.status}`);
   const afterRetry = await inventory(c.client);
@@ -223,12 +249,12 @@ export async function crashTrial(services: Services, lane: Lane, s: Scenario, se
     result.zombieWrites = added.length + changed.length;
     if (result.zombieWrites) problem(`zombie wrote ${JSON.stringify(added)} / rewrote ${JSON.stringify(changed)}`);
   }
+  lap('zombie');
   const after = await inventory(c.client);
   const rewritten = changedBlobs(before, after);
   result.rewritten = rewritten.length;
   if (rewritten.length) problem(`rewritten or deleted after the retry: ${JSON.stringify(rewritten)}`);
 
-  lap('zombie');
   // Exact content.
   const names = parquet(after);
   result.filesAfter = names.length;
@@ -277,13 +303,19 @@ export async function seamCounts(services: Services, s: Scenario): Promise<Recor
 }
 
 /**
- * Every seam × first/middle/last call × thrown/frozen, spread over `lanes` workspaces that run
+ * Every seam × first/middle/last call, thrown or frozen, spread over `lanes` workspaces that run
  * their trials one after the other (lanes in parallel).
  */
 export async function crashMatrix(services: Services, s: Scenario, lanes = 4): Promise<{ counts: Record<Seam, number>; results: TrialResult[] }> {
   const counts = await seamCounts(services, s);
   const trials: { seam: Seam; at: number; mode: Mode }[] = [];
-  for (const seam of SEAMS) for (const at of positions(counts[seam])) for (const mode of ['throw', 'die'] as const) trials.push({ seam, at, mode });
+  // Thrown: first, middle and last call of every seam. Frozen: first and last (the middle file is
+  // covered by the interleaved trials, where the frozen worker wakes while the new owner is mid-file).
+  for (const seam of SEAMS) {
+    const at = positions(counts[seam]);
+    for (const n of at) trials.push({ seam, at: n, mode: 'throw' });
+    for (const n of new Set([at[0], at[at.length - 1]])) if (n !== undefined) trials.push({ seam, at: n, mode: 'die' });
+  }
   const opened = await Promise.all(Array.from({ length: Math.min(lanes, trials.length) }, () => openLane(services, s)));
   const results: TrialResult[] = [];
   await Promise.all(
@@ -292,6 +324,34 @@ export async function crashMatrix(services: Services, s: Scenario, lanes = 4): P
     }),
   );
   return { counts, results };
+}
+
+/**
+ * The frozen worker wakes while the new owner is held at another seam of the same (or next) file.
+ * (Initial People/Attributes snapshots have no afterSourceRead seam: their producer scans the state.)
+ */
+export function interleavings(snapshot: boolean): { a: [Seam, number]; b: Interleave }[] {
+  const read: Seam = snapshot ? 'afterBlobCommit' : 'afterSourceRead';
+  const out: { a: [Seam, number]; b: Interleave }[] = [];
+  for (const a of [[read, 2], ['afterBlockStaged', 2], ['afterCheckpoint', 1]] as [Seam, number][]) {
+    for (const b of [{ seam: snapshot ? 'afterCheckpoint' : 'afterSourceRead', at: 1 }, { seam: 'afterBlockStaged', at: 1 }, { seam: 'afterBlobCommit', at: 1 }] as Interleave[]) out.push({ a, b });
+  }
+  return out;
+}
+
+export async function interleaveMatrix(services: Services, s: Scenario, lanes = 3): Promise<TrialResult[]> {
+  const all = interleavings(!s.changes && (s.fileType === 'people' || s.fileType === 'attributes'));
+  const opened = await Promise.all(Array.from({ length: lanes }, () => openLane(services, s)));
+  const results: TrialResult[] = [];
+  await Promise.all(
+    opened.map(async (lane, i) => {
+      for (let t = i; t < all.length; t += opened.length) {
+        const { a, b } = all[t];
+        results.push(await crashTrial(services, lane, s, a[0], a[1], 'interleave', b));
+      }
+    }),
+  );
+  return results;
 }
 
 /** First, middle and last occurrence (deduplicated). */
