@@ -312,6 +312,33 @@ describe('definition levels (RLE / bit-packed hybrid)', () => {
   });
 });
 
+describe('rejected rows', () => {
+  it('leave no trace: the file is byte for byte the one written without them (dictionary, PLAIN, the switch)', async () => {
+    const columns = [col('d', 'STRING'), col('p', 'STRING', true), col('m', 'STRING'), col('n', 'INTEGER'), col('last', 'INTEGER', true)];
+    // d: few values (dictionary); p: unique (PLAIN after the switch at the 1024th value); m: unique
+    // from row 1500 on (dictionary, then PLAIN mid-group)
+    const good: Row[] = Array.from({ length: 3000 }, (_, i) => ({
+      d: i % 9 === 0 ? null : `d${i % 4}`,
+      p: `p${i}`,
+      m: i < 1500 ? `m${i % 3}` : i % 5 === 0 ? null : `m${i}`,
+      n: i % 2 ? i : null,
+      last: i,
+    }));
+    const bad = (i: number): Row => ({ d: `new-d-${i}`, p: `zzzz-new-${i}`, m: `new-m-${i}`, n: -5, last: 'not a number' });
+    const rejectAt = new Set([0, 1, 500, 1022, 1023, 1024, 1025, 1499, 1500, 1501, 2047, 2048, 2999]);
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink, rowGroupRows: 2048 });
+    for (let i = 0; i < good.length; i++) {
+      if (rejectAt.has(i)) expect(() => writer.write(bad(i))).toThrow(/column last expects an integer/);
+      await writer.write(good[i]);
+    }
+    await writer.finish();
+    const clean = await encode(columns, good, { rowGroupRows: 2048 });
+    expect(sink.bytes().equals(clean.bytes)).toBe(true);
+    await expectRoundTrip(clean.path, clean.bytes, columns, good);
+  });
+});
+
 describe('INT64 and TIMESTAMP values', () => {
   it('round-trip exactly at the edges (numbers, bigints, Dates)', async () => {
     const values: (number | bigint)[] = [
