@@ -43,6 +43,8 @@ interface Pending {
 }
 
 class FramingWorker {
+  /** False once a worker failed: the process then frames on the main thread. */
+  usable = true;
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -67,7 +69,13 @@ class FramingWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(SOURCE, { eval: true });
+    let worker: Worker;
+    try {
+      worker = new Worker(SOURCE, { eval: true });
+    } catch (err) {
+      this.usable = false;
+      throw err;
+    }
     worker.unref();
     worker.on('message', (m: { id: number; bytes?: Uint8Array; sizes?: Int32Array; error?: string }) => {
       const p = this.pending.get(m.id);
@@ -79,6 +87,7 @@ class FramingWorker {
     });
     const failAll = (err: Error) => {
       if (this.worker === worker) this.worker = undefined;
+      if (this.pending.size > 0) this.usable = false;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };

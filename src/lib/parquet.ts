@@ -329,7 +329,8 @@ export class ParquetFileWriter {
     const count = stage.count;
     const length = stage.pos;
     const prev = this.inflight;
-    if (!prev && !(this.compressInWorker && length >= WORKER_MIN_BYTES)) {
+    const inWorker = this.compressInWorker && length >= WORKER_MIN_BYTES && framingWorker.usable;
+    if (!prev && !inWorker) {
       // at once, on this thread
       try {
         this.appendGroup(staged, stage.pages, this.frameHere(stage.buf, stage.pages, count), n);
@@ -343,8 +344,15 @@ export class ParquetFileWriter {
     const input = stage.takeBuffer();
     this.inflightBytes += length;
     let job: Promise<void>;
-    if (this.compressInWorker && length >= WORKER_MIN_BYTES) {
-      const framed = framingWorker.frameSnappy(input, length, pages, count);
+    let framed: Promise<Framed> | undefined;
+    if (inWorker) {
+      try {
+        framed = framingWorker.frameSnappy(input, length, pages, count);
+      } catch {
+        // no worker thread to be had: frame here (framingWorker.usable is now false)
+      }
+    }
+    if (framed) {
       job = Promise.all([framed, prev]).then(([f]) => {
         this.inflightBytes -= length;
         this.appendGroup(staged, pages, f, n);
@@ -352,7 +360,7 @@ export class ParquetFileWriter {
       });
     } else {
       // after the previous group, framed and appended in one go (the framer's buffer is shared)
-      job = prev!.then(() => {
+      job = Promise.resolve(prev).then(() => {
         this.inflightBytes -= length;
         this.appendGroup(staged, pages, this.frameHere(input, pages, count), n);
         return this.out.flush();
