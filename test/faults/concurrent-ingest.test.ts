@@ -3,7 +3,7 @@
 // the SPEC 5.4 rules (highest seq_num; people: latest updated_at; attributes: latest timestamp,
 // null = removed) reproduces the source state exactly, and the source holds exactly what the
 // writers sent.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,7 +162,9 @@ describe('concurrent ingest while syncs run', () => {
       const [{ n }] = await duck(`SELECT count(*) AS n FROM read_parquet(${sqlList(local)})`);
       filesByType[t] = names.length;
       rowsByType[t] = Number(n);
-      expect(await warehouse(t, local), t).toEqual(await sourceState(t));
+      const merged = await warehouse(t, local);
+      rmSync(dir, { recursive: true, force: true });
+      expect(merged, t).toEqual(await sourceState(t));
     }
     // The source holds exactly what the writers sent (the log has one record per sent record).
     for (const t of ['deliveries', 'events', 'people'] as const) {
