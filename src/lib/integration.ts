@@ -7,7 +7,7 @@
 // cursor whose generation is behind (keeping its file sequence, so no name is ever reused).
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { ContainerClient } from '@azure/storage-blob';
+import { AnonymousCredential, ContainerClient } from '@azure/storage-blob';
 import type { AppStorage } from './storage.js';
 import { TABLES } from './storage.js';
 import { FILE_TYPES, SCHEMA_VERSIONS, V1_FILE_TYPES, fileTypeByName, type FileType, type SchemaVersion } from './schemas.js';
@@ -90,7 +90,8 @@ const PROBE_BLOB = '_warehouse_export_check';
 
 /** Writes, lists and reads a marker under the blob path: proves the SAS works and creates the path. */
 export async function probeContainer(sasUrl: string, blobPath: string): Promise<void> {
-  const container = new ContainerClient(sasUrl);
+  // A validation answers within seconds: few retries, short tries.
+  const container = new ContainerClient(sasUrl, new AnonymousCredential(), { retryOptions: { maxTries: 2, tryTimeoutInMs: 15_000, retryDelayInMs: 200 } });
   const name = blobName(blobPath, PROBE_BLOB);
   const body = `written by the warehouse export to check access, ${new Date().toISOString()}\n`;
   const policy = new URL(sasUrl).searchParams.has('si');
@@ -123,7 +124,7 @@ export function containerError(e: unknown, viaPolicy = false): Error {
     }
     if (code === 'AuthorizationFailure' || code === 'AuthenticationFailed') {
       return viaPolicy
-        ? new UserError('sas_policy_invalid', `Azure answered 403 (${code}): the stored access policy of this SAS was revoked, changed or has expired. Restore the policy or generate a new SAS URL and update the integration.`, 400, details)
+        ? new UserError('sas_policy_invalid', `Azure answered 403 (${code}): the stored access policy of this SAS was revoked, changed or has expired (or its container was deleted). Restore the policy or generate a new SAS URL and update the integration.`, 400, details)
         : new UserError('sas_signature_invalid', `Azure answered 403 (${code}): the signature is not valid for this container (a SAS for another container, an expired token, or a rotated account key). Generate a new SAS URL for this container and update the integration.`, 400, details);
     }
     return new UserError('sas_forbidden', `Azure answered 403 (${code || 'Forbidden'}): check that the SAS grants read, add, create, write and list, has not expired, that its access policy still exists, and that no IP restriction excludes us.`, 400, details);
@@ -131,6 +132,13 @@ export function containerError(e: unknown, viaPolicy = false): Error {
   if (status === 404 && (code === 'ContainerNotFound' || code === 'ResourceNotFound')) {
     return new UserError('container_not_found', `the container does not exist (${code}); create it or give the SAS URL of an existing container`, 400, details);
   }
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new UserError('sas_rejected', `Azure refused the request (${status} ${code || 'error'}): check that the SAS URL is the complete Blob SAS URL of the container, as the portal shows it`, 400, details);
+  }
+  if (status === undefined && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|CERT|SELF_SIGNED/i.test(code || String((e as Error)?.message ?? ''))) {
+    return new UserError('container_unreachable', `the storage account in the SAS URL cannot be reached (${code || 'network error'}): check the account name, and that its firewall admits us`, 400, { storageCode: code || undefined });
+  }
+  // 5xx and timeouts: transient on Azure's side; the caller retries.
   return new Error(`customer container unreachable (${status ?? 'no status'} ${code})`);
 }
 

@@ -175,11 +175,7 @@ describe('credentials that stop working after the integration was created', () =
     });
   }
 
-  // BUG (reported, open): a probe answer other than 403/404 (here a storage endpoint that answers 400;
-  // likewise an account that does not resolve or refuses connections, after ~16 s of SDK retries) is
-  // answered 500 "internal error" instead of a 400 telling the owner what to fix: containerError()
-  // in src/lib/integration.ts returns a plain Error for every other status.
-  it.fails('validation against a storage endpoint that answers neither 2xx, 403 nor 404 is a 400 with a code, not a 500', async () => {
+  it('validation against a storage endpoint that answers neither 2xx, 403 nor 404 is a 400 with a code, not a 500', async () => {
     const server = http.createServer((_req, res) => {
       const body = '<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidUri</Code><Message>nope</Message></Error>';
       res.writeHead(400, { 'content-type': 'application/xml', 'x-ms-error-code': 'InvalidUri' });
@@ -190,7 +186,11 @@ describe('credentials that stop working after the integration was created', () =
       const port = (server.address() as { port: number }).port;
       const sasUrl = `http://127.0.0.1:${port}/devstoreaccount1/c?sv=2025-01-05&se=2099-01-01T00%3A00%3A00Z&sr=c&sp=racwl&sig=${'A'.repeat(43)}%3D`;
       const r = await h.call('POST', `/workspaces/${freshWorkspace()}/integration/validate`, { sasUrl });
-      expect([r.status, typeof r.body?.error?.code]).toEqual([400, 'string']);
+      expect([r.status, r.body?.error?.code]).toEqual([400, 'sas_rejected']);
+      // Nothing listening: a clear code too, within a short probe.
+      const closed = `http://127.0.0.1:1/devstoreaccount1/c?sv=2025-01-05&se=2099-01-01T00%3A00%3A00Z&sr=c&sp=racwl&sig=${'A'.repeat(43)}%3D`;
+      const r2 = await h.call('POST', `/workspaces/${freshWorkspace()}/integration/validate`, { sasUrl: closed });
+      expect([r2.status, r2.body?.error?.code]).toEqual([400, 'container_unreachable']);
     } finally {
       server.close();
     }

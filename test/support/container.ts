@@ -43,7 +43,7 @@ export async function customerContainer(permissions = 'racwl', expiresInMs = 60 
     { containerName: client.containerName, permissions: ContainerSASPermissions.parse(permissions), expiresOn: new Date(Date.now() + expiresInMs) },
     new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
   ).toString();
-  const dir = mkdtempSync(path.join(tmpdir(), 'export-'));
+  let dir: string | undefined;
   const credential = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY);
   return {
     client,
@@ -77,6 +77,7 @@ export async function customerContainer(permissions = 'racwl', expiresInMs = 60 
     async download(names) {
       return Promise.all(
         names.map(async (n) => {
+          dir ??= mkdtempSync(path.join(tmpdir(), 'export-'));
           const local = path.join(dir, n.replace(/\//g, '__'));
           writeFileSync(local, await client.getBlockBlobClient(n).downloadToBuffer());
           return local;
