@@ -21,7 +21,7 @@
 
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ParquetFileWriter, codecAvailable, type BlockSink, type ParquetCodec, type Row } from '../src/lib/parquet.js';
@@ -151,6 +151,7 @@ async function main(): Promise<void> {
       await w.finish();
     }
     timing = true;
+    const elu0 = performance.eventLoopUtilization();
     t = performance.now();
     const writer = new ParquetFileWriter({ columns, sink, statistics, codec, pageBytes, rowGroupRows, compressInWorker });
     for (let i = 0; i < N; i++) {
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
     }
     const result = await writer.finish();
     const ourMs = performance.now() - t;
+    const elu = performance.eventLoopUtilization(elu0);
     await new Promise((r) => setTimeout(r, 10)); // gc entries are delivered asynchronously
     timing = false;
     gcObserver.disconnect();
@@ -196,7 +198,8 @@ async function main(): Promise<void> {
     console.log(`JS row generation (untimed): ${genMs.toFixed(0)} ms (${templateStrings ? 'template-literal strings' : sharedShape ? 'JSON-parsed records + Object.assign' : 'JSON-parsed records, as export.ts'})`);
     console.log(
       `ours:   ${ourMs.toFixed(0)} ms  ${rate(N, ourMs)}  ${mib(statSync(ourPath).size)}  ` +
-        `(${result.rowGroups} row groups [DuckDB sees ${String(groups)}], ${result.blocks} blocks; GC ${gcMs.toFixed(0)} ms)`,
+        `(${result.rowGroups} row groups [DuckDB sees ${String(groups)}], ${result.blocks} blocks; GC ${gcMs.toFixed(0)} ms; ` +
+        `main thread idle ${elu.idle.toFixed(0)} ms)`,
     );
     console.log(`duckdb: ${duckMs.toFixed(0)} ms  ${rate(N, duckMs)}  ${mib(statSync(duckPath).size)}  (threads ${String(threads)})`);
     console.log(`ratio ours/duckdb speed: ${(duckMs / ourMs).toFixed(3)}x`);

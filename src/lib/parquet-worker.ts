@@ -18,6 +18,12 @@ const __name = (target) => target;
 const { parentPort } = require('node:worker_threads');
 const snappy = (${createSnappy.toString()})();
 const framer = (${createPageFramer.toString()})(snappy);
+// prime the compressor (type feedback, compilation) while the first row group is being buffered
+{
+  const sample = new Uint8Array(1 << 16);
+  for (let i = 0; i < sample.length; i++) sample[i] = (i * 2654435761) >>> 27 & 15 ? 48 + (i % 10) : i & 255;
+  framer.framePages(sample, new Int32Array([0, sample.length, 0, 1, 0]), 1, 1, null, new Int32Array(2));
+}
 parentPort.on('message', (m) => {
   try {
     const sizes = new Int32Array(2 * m.count);
@@ -48,6 +54,16 @@ class FramingWorker {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+
+  /** Starts the worker ahead of its first use (it then does not keep the process alive). */
+  warm(): void {
+    if (!this.usable) return;
+    try {
+      this.start();
+    } catch {
+      // framed on the main thread then
+    }
+  }
 
   /**
    * Frames pages[0, count) of input[0, length) with SNAPPY bodies. `input`'s memory is transferred

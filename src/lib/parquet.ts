@@ -264,6 +264,8 @@ export class ParquetFileWriter {
     this.encodeOptions = { codec, statistics: opts.statistics ?? true, pageBytes, dictionaryBytes: DICTIONARY_BYTES };
     this.kvMetadata = opts.kvMetadata;
     this.compressInWorker = (opts.compressInWorker ?? true) && codec === 'SNAPPY';
+    // started now, it is ready (and primed) by the time the first row group is
+    if (this.compressInWorker) framingWorker.warm();
     const capacity = Math.min(this.rowGroupRows, 65_536);
     this.buffers = opts.columns.map((c) => columnBuffer(c, capacity));
     this.names = opts.columns.map((c) => c.name);
