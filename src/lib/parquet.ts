@@ -1,9 +1,14 @@
-// Rows → parquet, streamed: the current row group is kept as typed column buffers, encoded by our
-// own column-chunk encoder (parquet-encode.ts: DATA_PAGE v1 pages, PLAIN / dictionary, SNAPPY by
-// parquet-snappy.ts) when full, and the encoded bytes are handed to a BlockSink in blocks of
-// blockBytes (one staged block of a block blob each). The footer is written with hyparquet-writer's
-// metadata writer. Memory is bounded by one row group (its column buffers, reused from group to
-// group) plus one page and one block, whatever the number of rows written.
+// Rows → parquet, streamed: the current row group is kept as typed column buffers; when full, our
+// own column-chunk encoder (parquet-encode.ts) stages its pages uncompressed (DATA_PAGE v1; PLAIN,
+// or PLAIN_DICTIONARY for repetitive strings; RLE/bit-packed definition levels), then they are
+// framed (page header + body compressed per the codec, SNAPPY by parquet-snappy.ts) by
+// parquet-pages.ts, for big SNAPPY groups on a worker thread (parquet-worker.ts) while the next
+// group is buffered. The framed bytes go to a BlockSink in blocks of blockBytes (one staged block of
+// a block blob each). The footer is written with hyparquet-writer's metadata writer.
+//
+// Memory is bounded by about two row groups, whatever the number of rows written: the group being
+// buffered (column buffers, reused from group to group) and at most one group being framed in the
+// worker (its staged pages and framed bytes), plus one block.
 //
 // Physical/logical types (SPEC section 2) come from schemas.ts via parquetSchema(); nothing is
 // auto-detected.
@@ -224,9 +229,9 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
  * synchronously and is not written; the writer stays usable. A sink failure is final: every later
  * call throws, and the blob's staged blocks must be abandoned (never committed).
  *
- * Memory: the buffered group's column buffers (≤ rowGroupRows rows / ~rowGroupBytes), one page
- * being encoded and one block; a group is encoded when it is full and its blocks wait for the sink
- * one at a time (awaiting write() keeps the encoded bytes waiting for the sink to one group's).
+ * Memory: the buffered group's column buffers (≤ rowGroupRows rows / ~rowGroupBytes), the staged
+ * pages of at most one more group being framed, and one block; blocks wait for the sink one at a
+ * time (awaiting write() keeps what waits for the sink to one group's).
  */
 export class ParquetFileWriter {
   private readonly buffers: ColumnBuffer[];
