@@ -319,7 +319,9 @@ export class Exporter {
       for await (const { seq, record } of this.deps.source.read(cursor.workspaceId, cursor.fileType, Number(run.position), plan.end)) {
         if (plan.latest.get(keyOf(record)) !== seq) continue; // an older version of a key this file carries
         if (keep && !keep(record)) continue;
-        const row: Row = { ...record, workspace_id: cursor.workspaceId };
+        // The record is this pass's own (parsed for it): extend it in place, so rows share a shape (faster to encode).
+        const row: Row = record;
+        row.workspace_id = cursor.workspaceId;
         if (withSeq) row.seq_num = seq;
         if (anonymize) anonymizeRow(row, anonymize);
         await write(row);
