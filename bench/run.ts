@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startAzurite } from '../src/local/azurite.js';
 import { benchIngest } from './ingest.js';
 import { benchFanOut, benchInitialSync } from './pipeline.js';
+import { benchEncode } from './encode.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -31,7 +32,6 @@ async function main(): Promise<void> {
 
   let encodeRowsPerSecond: number | undefined;
   if (want('encode')) {
-    const { benchEncode } = (await import('./encode.js')) as unknown as { benchEncode: (rows: number) => Promise<{ oursRowsPerSecond: number; duckdbRowsPerSecond: number; ratio: number }> };
     const r = await benchEncode(sizes.encode);
     results.encode = r;
     encodeRowsPerSecond = r.oursRowsPerSecond;
