@@ -70,13 +70,17 @@ export interface ExportBenchResult {
 }
 
 /** Ingests `rows` deliveries, then runs the initial sync in a child process and reports its time and peak RSS. */
-export async function benchInitialSync(connectionString: string, workspaceId: number, rows: number): Promise<ExportBenchResult> {
+/** The Node options the deployed worker runs with (app setting languageWorkers__node__arguments; infra/main.bicep). */
+export const DEPLOYED_NODE_OPTIONS = ['--max-old-space-size=256'];
+
+export async function benchInitialSync(connectionString: string, workspaceId: number, rows: number, nodeOptions: string[] = DEPLOYED_NODE_OPTIONS): Promise<ExportBenchResult> {
   const services = benchServices(connectionString);
   await services.storage.ready();
   await fillDeliveries(services, workspaceId, rows);
   const sasUrl = await customerSas(connectionString, `bench-${workspaceId}`);
   await services.integrations.put(workspaceId, { sasUrl, files: ['deliveries'] });
-  const child = fork(fileURLToPath(import.meta.url), ['--export-child', connectionString, String(workspaceId)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = [...process.execArgv, ...nodeOptions];
+  const child = fork(fileURLToPath(import.meta.url), ['--export-child', connectionString, String(workspaceId)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m as ExportBenchResult));
     child.once('exit', (code) => code !== 0 && reject(new Error(`export child exited with ${code}`)));
