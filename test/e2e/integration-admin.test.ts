@@ -51,6 +51,14 @@ afterAll(async () => {
   expect(logs.join('\n')).not.toMatch(/sig=/i);
 });
 
+describe('registration', () => {
+  it('every admin and ingest route requires a function key when deployed (authLevel function)', () => {
+    const http = host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => [f.name, b.authLevel]));
+    expect(http.length).toBeGreaterThanOrEqual(10);
+    expect(http.filter(([, level]) => level !== 'function')).toEqual([]);
+  });
+});
+
 describe('validation', () => {
   it('refuses each kind of bad SAS with its own code, in order, and saves nothing', async () => {
     const c = await customerContainer();
