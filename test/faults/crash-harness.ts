@@ -8,10 +8,12 @@
 //    must neither write nor rewrite anything.
 import { Exporter, type ExportFaults, type ExportOutcome } from '../../src/lib/export.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import type { Services } from '../../src/lib/services.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServices, type Services } from '../../src/lib/services.js';
+import { startAzurite, type Azurite } from '../../src/local/azurite.js';
 import { SCHEMAS, type FileType } from '../../src/lib/schemas.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
-import { freshWorkspace } from '../support/env.js';
+import { freshWorkspace, testConfig, testStorage } from '../support/env.js';
 import {
   Gate,
   changedBlobs,
@@ -21,6 +23,7 @@ import {
   sequenceProblems,
   snapshotRows,
   sourceRecords,
+  summary,
   uncommittedOnly,
   verifyLogFiles,
   verifySnapshotFiles,
@@ -390,3 +393,43 @@ export function totals(results: TrialResult[]) {
 }
 
 export { SCHEMAS };
+
+/**
+ * The crash suite of a group of scenarios: on a dedicated Azurite (no other test's timer fans out
+ * these workspaces), every seam × position of each scenario, then the interleaved-owner runs.
+ */
+export function crashSuite(title: string, scenarios: Scenario[], options: { minTrials: number; interleave: Scenario[]; interleaveTitle: (s: Scenario) => string }): void {
+  let services: Services;
+  let app: Azurite;
+  beforeAll(async () => {
+    app = await startAzurite();
+    const config = testConfig({ AzureWebJobsStorage: app.connectionString });
+    await testStorage(config);
+    services = createServices(config);
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  describe(`crash at every export step, ${title}`, () => {
+    const all: TrialResult[] = [];
+    for (const scenario of scenarios) {
+      it(`${scenario.name}: every seam × first/middle/last, thrown or frozen, converges exactly`, async () => {
+        const { counts, results } = await crashMatrix(services, scenario);
+        all.push(...results);
+        summary(`crash ${scenario.name}`, { seamCalls: counts, ...totals(results) });
+        expect(results.flatMap((r) => r.problems)).toEqual([]);
+        expect(results.length).toBeGreaterThanOrEqual(options.minTrials);
+      });
+    }
+    for (const scenario of options.interleave) {
+      it(options.interleaveTitle(scenario), async () => {
+        const results = await interleaveMatrix(services, scenario);
+        all.push(...results);
+        summary(`interleaved owners ${scenario.name}`, totals(results));
+        expect(results.flatMap((r) => r.problems)).toEqual([]);
+      });
+    }
+    it('summary', () => summary(`crash ${title} (all)`, totals(all)));
+  });
+}

@@ -1,11 +1,7 @@
 // Issue 4, fault 1 (snapshot types): a crash at every seam of the initial People and Attributes
 // snapshots (first / middle / last file) and of their changesets, thrown or frozen.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { createServices, type Services } from '../../src/lib/services.js';
-import { testConfig, testStorage } from '../support/env.js';
-import { summary } from '../support/faults.js';
-import { crashMatrix, interleaveMatrix, totals, type Scenario, type TrialResult } from './crash-harness.js';
+import type { Services } from '../../src/lib/services.js';
+import { crashSuite, type Scenario } from './crash-harness.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -52,35 +48,4 @@ const SCENARIOS: Scenario[] = [
   scenario('attributes', 'attributes changeset (3 files, removal)', true, 14),
 ];
 
-let services: Services;
-let app: Azurite;
-// The app's own storage is a dedicated Azurite: no other test's timer fans out these workspaces.
-beforeAll(async () => {
-  app = await startAzurite();
-  const config = testConfig({ AzureWebJobsStorage: app.connectionString });
-  await testStorage(config);
-  services = createServices(config);
-});
-afterAll(async () => {
-  await app?.stop();
-});
-
-describe('crash at every export step, People and Attributes', () => {
-  const all: TrialResult[] = [];
-  for (const s of SCENARIOS) {
-    it(`${s.name}: every seam × first/middle/last, thrown or frozen, converges exactly`, async () => {
-      const { counts, results } = await crashMatrix(services, s);
-      all.push(...results);
-      summary(`crash ${s.name}`, { seamCalls: counts, ...totals(results) });
-      expect(results.flatMap((r) => r.problems)).toEqual([]);
-      expect(results.length).toBeGreaterThanOrEqual(15);
-    });
-  }
-  it(`${SCENARIOS[0].name}: a frozen worker wakes while the new owner is mid-file`, async () => {
-    const results = await interleaveMatrix(services, SCENARIOS[0]);
-    all.push(...results);
-    summary(`interleaved owners ${SCENARIOS[0].name}`, totals(results));
-    expect(results.flatMap((r) => r.problems)).toEqual([]);
-  });
-  it('summary', () => summary('crash people/attributes (all)', totals(all)));
-});
+crashSuite('People and Attributes', SCENARIOS, { minTrials: 15, interleave: [SCENARIOS[0]], interleaveTitle: (s) => `${s.name}: a frozen worker wakes while the new owner is mid-file` });
