@@ -356,16 +356,19 @@ export class Exporter {
 
   /** Initial People/Attributes: a snapshot of the people state, in key order from `after`. */
   private async snapshotChunk(workspaceId: number, fileType: FileType, after: string, write: (row: Row) => Promise<void> | void) {
-    const { maxRowsPerFile } = this.deps.config;
+    const { maxRowsPerFile, maxBytesPerFile } = this.deps.config;
     let rows = 0;
+    let bytes = 0;
     let end = after;
     for await (const person of this.deps.people.scan(workspaceId, after)) {
-      if (rows >= maxRowsPerFile) break;
+      // A person's rows stay in one file: the limits are checked between people.
+      if (rows >= maxRowsPerFile || bytes >= maxBytesPerFile) break;
       end = encodeKey(person.internal_customer_id);
       if (!person.customer_id || person.deleted || person.suppressed) continue;
       for (const row of snapshotRows(workspaceId, fileType, person)) {
         await write(row);
         rows++;
+        bytes += approxSize(row);
       }
     }
     return { rows, end };

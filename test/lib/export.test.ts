@@ -80,3 +80,24 @@ describe('export of a log file type (deliveries)', () => {
     expect(await duck(`SELECT count(*) AS n, count(DISTINCT delivery_id) AS k FROM read_parquet(${sqlList(files)})`)).toEqual([{ n: 2500n, k: 2500n }]);
   });
 });
+
+describe('export of a snapshot type (attributes)', () => {
+  it('splits an initial snapshot by bytes as well as rows, keeping each person in one file', async () => {
+    const config = testConfig({ EXPORT_MAX_BYTES_PER_FILE: '2000' });
+    const small = createServices(config);
+    const ws = freshWorkspace();
+    const c = await customerContainer();
+    await small.integrations.put(ws, { sasUrl: c.sasUrl, files: ['attributes'] });
+    const people = Array.from({ length: 12 }, (_, i) => ({ internal_customer_id: `p${String(i).padStart(2, '0')}`, customer_id: `c${i}`, attributes: { a: 'x'.repeat(100), b: 'y'.repeat(100), n: i } }));
+    await small.ingest.ingest(ws, 'people', people);
+    const out = await small.exporter().run({ workspaceId: ws, fileType: 'attributes' }, 'w');
+    expect(out.files.length).toBeGreaterThan(1);
+    const files = await c.download(out.files.map((f) => f.name));
+    const rows = await duck(`SELECT internal_customer_id AS id, attribute_name AS name, filename FROM read_parquet(${sqlList(files)}, filename = true) ORDER BY 1, 2`);
+    expect(rows.map((r) => `${r.id}.${r.name}`)).toEqual(people.flatMap((p) => ['a', 'b', 'n'].map((n) => `${p.internal_customer_id}.${n}`)));
+    // Each person's attributes are in one file.
+    const filesPerPerson = new Map<unknown, Set<unknown>>();
+    for (const r of rows) filesPerPerson.set(r.id, (filesPerPerson.get(r.id) ?? new Set()).add(r.filename));
+    expect([...filesPerPerson.values()].every((s) => s.size === 1)).toBe(true);
+  });
+});
