@@ -64,6 +64,18 @@ async function waitForPort(port: number, child: ChildProcess, deadline: number):
 }
 
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
+  const fixed = options.blobPort !== undefined || options.queuePort !== undefined || options.tablePort !== undefined;
+  // A free port can be taken by another process between our probe and Azurite's listen: try again with new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAzuriteOnce(options);
+    } catch (e) {
+      if (fixed || attempt >= 5 || !/EADDRINUSE|exited with code/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startAzuriteOnce(options: AzuriteOptions): Promise<Azurite> {
   const blobPort = options.blobPort ?? (await freePort());
   const queuePort = options.queuePort ?? (await freePort());
   const tablePort = options.tablePort ?? (await freePort());
