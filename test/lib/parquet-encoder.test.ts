@@ -4,12 +4,10 @@
 // is read back by DuckDB and by hyparquet.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
+import { MemorySink, parquetScratch } from '../support/parquet-scratch.js';
 import { parquetMetadata, parquetReadObjects, snappyUncompress } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { ParquetFileWriter, codecAvailable, type BlockSink, type ParquetFileOptions, type Row } from '../../src/lib/parquet.js';
@@ -17,32 +15,7 @@ import { compareUtf8 } from '../../src/lib/parquet-encode.js';
 import { snappyCompress, snappyCompressInto, snappyMaxLength } from '../../src/lib/parquet-snappy.js';
 import { columnsFor, type Column } from '../../src/lib/schemas.js';
 
-let dir: string;
-let instance: DuckDBInstance;
-let db: DuckDBConnection;
-let fileNo = 0;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'parquet-encoder-test-'));
-  instance = await DuckDBInstance.create(':memory:');
-  db = await instance.connect();
-});
-
-afterAll(() => {
-  db?.closeSync();
-  instance?.closeSync();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-class MemorySink implements BlockSink {
-  readonly blocks: Uint8Array[] = [];
-  async stageBlock(bytes: Uint8Array): Promise<void> {
-    this.blocks.push(bytes);
-  }
-  bytes(): Buffer {
-    return Buffer.concat(this.blocks);
-  }
-}
+const scratch = parquetScratch('parquet-encoder-test-');
 
 async function encode(columns: readonly Column[], rows: Row[], opts: Partial<Omit<ParquetFileOptions, 'columns' | 'sink'>> = {}) {
   const sink = new MemorySink();
@@ -50,13 +23,13 @@ async function encode(columns: readonly Column[], rows: Row[], opts: Partial<Omi
   for (const row of rows) await writer.write(row);
   const result = await writer.finish();
   const bytes = sink.bytes();
-  const path = join(dir, `e${fileNo++}.parquet`);
+  const path = scratch.path();
   writeFileSync(path, bytes);
   return { path, bytes, result, sink };
 }
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
-  return (await db.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
+  return (await scratch.db.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
 }
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -79,7 +52,7 @@ const apacheArrow = (await import('apache-arrow')) as unknown as { tableFromIPC(
 async function expectRoundTrip(path: string, bytes: Uint8Array, columns: readonly Column[], rows: Row[]): Promise<void> {
   const expected = rows.map((r) => columns.map((c) => expectedValue(c, r[c.name])));
   const select = columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))).join(', ');
-  const duck = (await db.runAndReadAll(`SELECT ${select} FROM read_parquet('${path}')`)).getRows();
+  const duck = (await scratch.db.runAndReadAll(`SELECT ${select} FROM read_parquet('${path}')`)).getRows();
   expect(duck.length).toBe(rows.length);
   for (let i = 0; i < rows.length; i++) {
     if (JSON.stringify(duck[i], bigintJson) !== JSON.stringify(expected[i], bigintJson)) {

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MemorySink, parquetScratch } from '../support/parquet-scratch.js';
 import { parquetReadObjects } from 'hyparquet';
 import {
   ParquetFileWriter,
@@ -14,32 +12,7 @@ import {
 } from '../../src/lib/parquet.js';
 import { FILE_TYPES, V1_FILE_TYPES, columnsFor, type Column, type FileType, type SchemaVersion } from '../../src/lib/schemas.js';
 
-let dir: string;
-let instance: DuckDBInstance;
-let db: DuckDBConnection;
-let fileNo = 0;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'parquet-test-'));
-  instance = await DuckDBInstance.create(':memory:');
-  db = await instance.connect();
-});
-
-afterAll(() => {
-  db?.closeSync();
-  instance?.closeSync();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-class MemorySink implements BlockSink {
-  readonly blocks: Uint8Array[] = [];
-  async stageBlock(bytes: Uint8Array): Promise<void> {
-    this.blocks.push(bytes);
-  }
-  bytes(): Buffer {
-    return Buffer.concat(this.blocks);
-  }
-}
+const scratch = parquetScratch('parquet-test-');
 
 interface Written {
   path: string;
@@ -56,13 +29,13 @@ async function writeRows(
   const writer = new ParquetFileWriter({ columns, sink, ...opts });
   for (const row of rows) await writer.write(row);
   const result = await writer.finish();
-  const path = join(dir, `f${fileNo++}.parquet`);
+  const path = scratch.path();
   writeFileSync(path, sink.bytes());
   return { path, sink, result };
 }
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
-  const reader = await db.runAndReadAll(sql);
+  const reader = await scratch.db.runAndReadAll(sql);
   return reader.getRowObjects() as Record<string, unknown>[];
 }
 
@@ -205,7 +178,7 @@ describe('ParquetFileWriter: streaming', () => {
     expect(sink.blocks.reduce((n, b) => n + b.length, 0)).toBe(result.bytes);
     expect(result.blocks).toBe(sink.blocks.length);
 
-    const path = join(dir, `f${fileNo++}.parquet`);
+    const path = scratch.path();
     writeFileSync(path, sink.bytes());
     const groups = await query(
       `SELECT row_group_id, any_value(row_group_num_rows) AS n FROM parquet_metadata('${path}') GROUP BY 1 ORDER BY 1`,
@@ -351,7 +324,7 @@ describe('ParquetFileWriter: values', () => {
     // the rejected row left nothing behind in the columns before delivery_type
     await writer.write(rows[2]);
     await writer.finish();
-    const path = join(dir, `f${fileNo++}.parquet`);
+    const path = scratch.path();
     writeFileSync(path, sink.bytes());
     expect(await readBack(path, columns)).toEqual(
       rows.map((r) => Object.fromEntries(columns.map((c) => [c.name, expected(c, r[c.name])]))),
