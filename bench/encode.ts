@@ -23,8 +23,8 @@ import { tmpdir } from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ParquetFileWriter, codecAvailable, type BlockSink, type ParquetCodec, type Row } from '../src/lib/parquet.js';
-import { columnsFor } from '../src/lib/schemas.js';
+import { ParquetFileWriter, codecAvailable, type BlockSink, type ParquetCodec, type Row } from '../src/lib/parquet/writer.js';
+import { columnsFor } from '../src/lib/contract/schemas.js';
 
 const args = process.argv.slice(2);
 const N_ARG = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);

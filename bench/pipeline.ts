@@ -4,11 +4,11 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TableClient, TableTransaction } from '@azure/data-tables';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { loadConfig } from '../src/lib/config.js';
+import { loadConfig } from '../src/lib/platform/config.js';
 import { createServices, type Services } from '../src/lib/services.js';
-import { Integrations } from '../src/lib/integration.js';
-import { fanOut } from '../src/lib/fanout.js';
-import { encryptSecret } from '../src/lib/crypto.js';
+import { Integrations } from '../src/lib/integration/settings.js';
+import { fanOut } from '../src/lib/export/fanout.js';
+import { encryptSecret } from '../src/lib/integration/crypto.js';
 import { DEV_ACCOUNT, DEV_KEY } from '../src/local/azurite.js';
 
 export const BENCH_KEY = Buffer.alloc(32, 3).toString('base64');

@@ -1,5 +1,5 @@
 // App entry (package.json "main"): telemetry first (when configured), then every function registers by being imported.
-import { initTelemetry } from './lib/telemetry.js';
+import { initTelemetry } from './lib/platform/telemetry.js';
 
 await initTelemetry();
 await import('./functions/ingest.js');

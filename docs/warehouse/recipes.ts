@@ -4,7 +4,7 @@
 // test/e2e/warehouse.test.ts fails when a committed file differs from what this renders.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { FILE_TYPES, SCHEMAS, type Column, type FileType } from '../../src/lib/schemas.js';
+import { FILE_TYPES, SCHEMAS, type Column, type FileType } from '../../src/lib/contract/schemas.js';
 
 type Rule = 'seq' | 'updated_at' | 'timestamp' | 'file';
 const RULE: Record<FileType, Rule> = {

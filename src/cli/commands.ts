@@ -2,8 +2,8 @@
 // Each returns the process exit code; API failures are thrown as ApiError and reported by main.ts.
 import type { Api } from './api.js';
 import { count, duration, plural, table, time } from './format.js';
-import type { integrationStatus, FileStatus } from '../lib/status.js';
-import type { IntegrationList, PoisonList, ReplayResult } from '../lib/operations.js';
+import type { integrationStatus, FileStatus } from '../lib/api/status.js';
+import type { IntegrationList, PoisonList, ReplayResult } from '../lib/api/operations.js';
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
 

@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { Api, ApiError } from './api.js';
 import * as commands from './commands.js';
 import type { CommandContext, Output } from './commands.js';
-import { FILE_TYPES, SCHEMAS } from '../lib/schemas.js';
-import { redact } from '../lib/sas.js';
+import { FILE_TYPES, SCHEMAS } from '../lib/contract/schemas.js';
+import { redact } from '../lib/platform/redaction.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7071';
 const POLL_INTERVAL_MS = 2_000;

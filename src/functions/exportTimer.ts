@@ -1,7 +1,7 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { getServices, startupConfig } from '../lib/services.js';
-import { fanOut } from '../lib/fanout.js';
-import { createLogger } from '../lib/log.js';
+import { fanOut } from '../lib/export/fanout.js';
+import { createLogger } from '../lib/platform/log.js';
 
 /** Every EXPORT_SCHEDULE tick: one queue message per (workspace, enabled file type) not already running. */
 export async function exportTimer(_timer: Timer, context: InvocationContext): Promise<void> {

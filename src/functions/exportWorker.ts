@@ -1,9 +1,9 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { getServices, startupConfig } from '../lib/services.js';
-import { createLogger } from '../lib/log.js';
-import { parseExportMessage } from '../lib/export.js';
-import { telemetry } from '../lib/telemetry.js';
-import { maxDequeueCount } from '../lib/config.js';
+import { createLogger } from '../lib/platform/log.js';
+import { parseExportMessage } from '../lib/export/message.js';
+import { telemetry } from '../lib/platform/telemetry.js';
+import { maxDequeueCount } from '../lib/platform/config.js';
 
 /** One export job. A malformed message throws, so the host retries it and then moves it to the poison queue. */
 export async function exportWorker(message: unknown, context: InvocationContext): Promise<void> {

@@ -1,9 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
-import { errorResponse, jsonBody } from '../lib/http.js';
-import { parseFileTypeToken } from '../lib/ingest.js';
-import { parseWorkspaceId } from '../lib/routes.js';
-import { createLogger } from '../lib/log.js';
+import { errorResponse, jsonBody } from '../lib/platform/http.js';
+import { parseFileTypeToken } from '../lib/source/ingest.js';
+import { parseWorkspaceId } from '../lib/contract/routes.js';
+import { createLogger } from '../lib/platform/log.js';
 
 /** POST /api/workspaces/{workspaceId}/ingest/{fileType}: the platform's writes (SPEC section 6). */
 export async function ingest(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

@@ -1,9 +1,9 @@
 // Integration management routes (SPEC section 6). Each handler: parse, call src/lib/admin.ts, answer.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
-import { errorResponse, jsonBody } from '../lib/http.js';
-import { parseWorkspaceId } from '../lib/routes.js';
-import { Admin, type AdminAnswer } from '../lib/admin.js';
+import { errorResponse, jsonBody } from '../lib/platform/http.js';
+import { parseWorkspaceId } from '../lib/contract/routes.js';
+import { Admin, type AdminAnswer } from '../lib/api/admin.js';
 
 type Action = (admin: Admin, workspaceId: number, request: HttpRequest) => Promise<AdminAnswer>;
 

@@ -2,10 +2,10 @@
 // src/lib/operations.ts, answer. Not under /admin: the Functions host reserves that prefix.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
-import { errorResponse } from '../lib/http.js';
-import { parseWorkspaceId } from '../lib/routes.js';
-import { Operations } from '../lib/operations.js';
-import type { AdminAnswer } from '../lib/admin.js';
+import { errorResponse } from '../lib/platform/http.js';
+import { parseWorkspaceId } from '../lib/contract/routes.js';
+import { Operations } from '../lib/api/operations.js';
+import type { AdminAnswer } from '../lib/api/admin.js';
 
 type Action = (operations: Operations, request: HttpRequest) => Promise<AdminAnswer>;
 

@@ -1,17 +1,17 @@
 // Composition root: the lib objects the functions use, built once per process from the validated config.
-import { loadConfig, type Config } from './config.js';
-import { appStorage, type AppStorage } from './storage.js';
-import { SourceLog } from './source.js';
-import { PeopleState } from './people-state.js';
-import { Ingest } from './ingest.js';
-import { Integrations } from './integration.js';
-import { Cursors } from './cursors.js';
-import { Exporter } from './export.js';
-import type { Logger } from './log.js';
-import { systemClock, type Clock } from './clock.js';
-import { TABLES } from './storage.js';
-import { decryptSecret, encryptSecret } from './crypto.js';
-import { ConfigError, isConflict, isNotFound } from './errors.js';
+import { loadConfig, type Config } from './platform/config.js';
+import { appStorage, type AppStorage } from './platform/storage.js';
+import { SourceLog } from './source/source-log.js';
+import { PeopleState } from './source/people-state.js';
+import { Ingest } from './source/ingest.js';
+import { Integrations } from './integration/settings.js';
+import { Cursors } from './export/cursors.js';
+import { Exporter } from './export/job.js';
+import type { Logger } from './platform/log.js';
+import { systemClock, type Clock } from './platform/clock.js';
+import { TABLES } from './platform/storage.js';
+import { decryptSecret, encryptSecret } from './integration/crypto.js';
+import { ConfigError, isConflict, isNotFound } from './platform/errors.js';
 
 export interface Services {
   config: Config;

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { TableClient } from '@azure/data-tables';
 import type { Host } from '../../src/local/host.js';
 import { startAppHost } from '../support/app-host.js';
-import { ManualClock } from '../../src/lib/clock.js';
+import { ManualClock } from '../../src/lib/platform/clock.js';
 import { checkEncryptionKey, useClock } from '../../src/lib/services.js';
-import { loadConfig } from '../../src/lib/config.js';
-import { appStorage } from '../../src/lib/storage.js';
-import { FILE_TYPES } from '../../src/lib/schemas.js';
+import { loadConfig } from '../../src/lib/platform/config.js';
+import { appStorage } from '../../src/lib/platform/storage.js';
+import { FILE_TYPES } from '../../src/lib/contract/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
 import { TEST_PREFIX, freshWorkspace } from '../support/env.js';
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import type { Host } from '../../src/local/host.js';
 import { startAppHost } from '../support/app-host.js';
-import { SCHEMAS, FILE_TYPES, type FileType } from '../../src/lib/schemas.js';
+import { SCHEMAS, FILE_TYPES, type FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 

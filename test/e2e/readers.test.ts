@@ -9,7 +9,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/schemas.js';
+import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
 import { duckDatabase, filePrefix, loadParquetWasm, pageCensus, startPipeline, tempDir, type Pipeline, type Rec } from '../support/readers.js';
 
 const arrow = await loadParquetWasm();

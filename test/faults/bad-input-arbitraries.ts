@@ -3,7 +3,7 @@
 // no reading of the contract allows (a required field missing, a value of the wrong type, an unknown
 // key, a timestamp without zone, a key that is empty or too long, ...).
 import fc from 'fast-check';
-import { SCHEMAS, ingestColumns, type Column, type FileType } from '../../src/lib/schemas.js';
+import { SCHEMAS, ingestColumns, type Column, type FileType } from '../../src/lib/contract/schemas.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Rec = Record<string, Json>;

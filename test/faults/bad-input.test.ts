@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { FILE_TYPES, SCHEMAS } from '../../src/lib/schemas.js';
+import { FILE_TYPES, SCHEMAS } from '../../src/lib/contract/schemas.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 import { readRows, startFaultHost, summary, waitFor, type FaultHost } from '../support/faults.js';

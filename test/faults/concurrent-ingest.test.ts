@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { SCHEMAS, type FileType } from '../../src/lib/schemas.js';
+import { SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, duck, sqlList, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 import { sequenceProblems, sourceRecords, startFaultHost, summary, waitFor, type FaultHost, type Rec } from '../support/faults.js';

@@ -6,12 +6,13 @@
 //  - 'die': the seam never returns (the process froze or died: no catch path, the lease stays held
 //    until it expires). After the new owner finished, the frozen worker is woken up ("zombie") and
 //    must neither write nor rewrite anything.
-import { Exporter, type ExportFaults, type ExportOutcome } from '../../src/lib/export.js';
-import { ManualClock } from '../../src/lib/clock.js';
+import { Exporter, type ExportFaults } from '../../src/lib/export/job.js';
+import type { ExportOutcome } from '../../src/lib/export/report.js';
+import { ManualClock } from '../../src/lib/platform/clock.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../src/lib/services.js';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { SCHEMAS, type FileType } from '../../src/lib/schemas.js';
+import { SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace, testConfig, testStorage } from '../support/env.js';
 import {

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import type { FileType } from '../../src/lib/schemas.js';
+import type { FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 import {

@@ -4,8 +4,8 @@
 // change once, nothing poisoned, no error recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { ManualClock } from '../../src/lib/clock.js';
-import type { FileType } from '../../src/lib/schemas.js';
+import { ManualClock } from '../../src/lib/platform/clock.js';
+import type { FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 import {

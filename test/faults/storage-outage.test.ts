@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableClient } from '@azure/data-tables';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { ManualClock } from '../../src/lib/clock.js';
-import type { ExportJob } from '../../src/lib/export.js';
+import { ManualClock } from '../../src/lib/platform/clock.js';
+import type { ExportJob } from '../../src/lib/export/message.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
 import { freshWorkspace } from '../support/env.js';
 import {

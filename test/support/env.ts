@@ -1,7 +1,7 @@
 // Test wiring: the app's services on the test Azurite, isolated by a fresh export queue and workspace ids.
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../../src/lib/config.js';
-import { appStorage, type AppStorage } from '../../src/lib/storage.js';
+import { loadConfig, type Config } from '../../src/lib/platform/config.js';
+import { appStorage, type AppStorage } from '../../src/lib/platform/storage.js';
 
 export const TEST_KEY = Buffer.alloc(32, 7).toString('base64');
 /** Each test file (one process) gets its own tables, so one file's timer never exports another's workspaces. */

@@ -8,11 +8,12 @@ import { parquetReadObjects } from 'hyparquet';
 import type { ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { startHost, type Host, type HostJson, type LogRecord } from '../../src/local/host.js';
-import { Exporter, type ExportJob } from '../../src/lib/export.js';
+import { Exporter } from '../../src/lib/export/job.js';
+import type { ExportJob } from '../../src/lib/export/message.js';
 import { getServices, useClock, type Services } from '../../src/lib/services.js';
-import { SCHEMAS, type FileType } from '../../src/lib/schemas.js';
-import type { SourceRecord } from '../../src/lib/source.js';
-import type { Clock } from '../../src/lib/clock.js';
+import { SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
+import type { SourceRecord } from '../../src/lib/source/source-log.js';
+import type { Clock } from '../../src/lib/platform/clock.js';
 import { TEST_KEY } from './env.js';
 
 export type Rec = Record<string, unknown>;

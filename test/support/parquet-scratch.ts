@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { BlockSink } from '../../src/lib/parquet.js';
+import type { BlockSink } from '../../src/lib/parquet/writer.js';
 
 export class MemorySink implements BlockSink {
   readonly blocks: Uint8Array[] = [];

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inject } from 'vitest';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { startHost, type Host } from '../../src/local/host.js';
-import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/schemas.js';
+import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
 import { customerContainer, type CustomerContainer } from './container.js';
 import { TEST_KEY, TEST_PREFIX, freshWorkspace } from './env.js';
 

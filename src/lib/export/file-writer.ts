@@ -1,0 +1,67 @@
+// One file into the customer's container: a producer's rows → parquet → staged blocks → a
+// create-only commit carrying the run id and end position in its metadata. If the name is already
+// taken by this run (crash between commit and checkpoint), the file is adopted: its metadata says
+// where it ended. Taken by anything else, the export stops with `file_name_taken`.
+import { ContainerClient } from '@azure/storage-blob';
+import { columnsFor, type FileType } from '../contract/schemas.js';
+import { blobName } from '../contract/naming.js';
+import { UserError } from '../platform/errors.js';
+import { ParquetFileWriter } from '../parquet/writer.js';
+import type { Integration } from '../integration/settings.js';
+import { containerError } from '../integration/settings.js';
+import { CreateOnlyBlob } from './create-only-blob.js';
+import type { Run } from './cursors.js';
+import type { Producer } from './rows.js';
+
+export interface WrittenFile {
+  rows: number;
+  bytes: number;
+  end: number | string;
+}
+
+/** Fault seams of a file write (tests only). */
+export interface FileFaults {
+  afterBlockStaged?(blocks: number): void | Promise<void>;
+  afterBlobCommit?(): void | Promise<void>;
+}
+
+/** Writes the file; undefined when the producer had no rows (the run is complete). */
+export async function writeFile(integration: Integration, name: string, fileType: FileType, produce: Producer, run: Run, faults?: FileFaults): Promise<WrittenFile | undefined> {
+  const customer = <T>(op: () => Promise<T>) => onCustomer(op, !!integration.sasPolicyId);
+  const container = new ContainerClient(integration.sasUrl);
+  const client = container.getBlockBlobClient(blobName(integration.blobPath, name));
+  const blob = new CreateOnlyBlob(client);
+  let staged = 0;
+  const sink = {
+    stageBlock: async (bytes: Uint8Array) => {
+      await customer(() => blob.stageBlock(bytes));
+      await faults?.afterBlockStaged?.(++staged);
+    },
+  };
+  const writer = new ParquetFileWriter({ columns: columnsFor(fileType, integration.schemaVersion), sink });
+  const produced = await produce((row) => writer.write(row));
+  // No rows left (or only filtered ones, like events older than the window): the run is complete.
+  if (produced.rows === 0) return undefined;
+  const { bytes } = await writer.finish();
+  const outcome = await customer(() => blob.commit({ rows: String(produced.rows), endposition: encodePosition(produced.end), run: run.id }));
+  await faults?.afterBlobCommit?.();
+  if (outcome === 'created') return { rows: produced.rows, bytes, end: produced.end };
+  // A previous attempt committed this file (crash before its checkpoint): continue from where it ended.
+  const props = await customer(() => client.getProperties());
+  const end = props.metadata?.endposition;
+  if (end === undefined || props.metadata?.run !== run.id) throw new UserError('file_name_taken', `a blob named ${name} already exists in the container and was not written by this export run: remove it (or clear the old files of a previous sync) and the export continues`);
+  return { rows: Number(props.metadata?.rows ?? 0), bytes: props.contentLength ?? 0, end: decodePosition(end) };
+}
+
+/** Errors of the customer's container become UserErrors saying what to fix (and never carry the URL). */
+async function onCustomer<T>(op: () => Promise<T>, viaPolicy: boolean): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw containerError(e, viaPolicy);
+  }
+}
+
+// Blob metadata values must be ASCII: positions (numbers or person keys) travel as base64url JSON.
+const encodePosition = (p: number | string) => Buffer.from(JSON.stringify(p)).toString('base64url');
+const decodePosition = (s: string) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as number | string;

@@ -1,0 +1,26 @@
+// The export queue's message: `{workspaceId, fileType}`, base64 JSON on the wire. It names a pair,
+// never a destination or a credential: the worker reads the settings itself.
+import { z } from 'zod';
+import type { QueueClient } from '@azure/storage-queue';
+import { FILE_TYPES, type FileType } from '../contract/schemas.js';
+
+export interface ExportJob {
+  workspaceId: number;
+  fileType: FileType;
+}
+
+const exportMessage = z.strictObject({
+  workspaceId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  fileType: z.enum(FILE_TYPES),
+});
+
+export function parseExportMessage(message: unknown): { success: true; data: ExportJob } | { success: false; issues: string[] } {
+  const parsed = exportMessage.safeParse(message);
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`) };
+}
+
+/** Queue a message for this pair (continuations, the management API and the timer's fan-out). */
+export async function enqueueExport(queue: Pick<QueueClient, 'sendMessage'>, job: ExportJob): Promise<void> {
+  const text = JSON.stringify({ workspaceId: job.workspaceId, fileType: job.fileType });
+  await queue.sendMessage(Buffer.from(text).toString('base64'));
+}

@@ -1,0 +1,143 @@
+// The platform's writes: validate a batch, then append it to the source log, all or nothing.
+// People (and direct attribute rows) are diffed against people-state so that attribute rows
+// come from real changes only.
+import { INGEST_BODIES, fieldErrors, type AttributeRecord, type PersonRecord } from '../contract/ingest-schemas.js';
+import { fileTypeByName, type FileType } from '../contract/schemas.js';
+import { UserError } from '../platform/errors.js';
+import { HeadMoved, type SourceLog, type SourceRecord } from './source-log.js';
+import type { PeopleState, PersonChanges, PersonState } from './people-state.js';
+import { applyAttributeRecord, applyPersonRecord, MAX_PERSON_ATTRIBUTES_CHARS } from './people-state.js';
+import type { Clock } from '../platform/clock.js';
+import { backoff } from './source-log.js';
+
+export interface IngestResult {
+  accepted: number;
+  /** Attribute rows derived from people records (real changes only). */
+  attributeChanges?: number;
+}
+
+/** Resolves the `{fileType}` route token (the `<name>` of SPEC section 2, e.g. delivery_contents). */
+export function parseFileTypeToken(token: string): FileType {
+  const fileType = fileTypeByName(token);
+  if (!fileType) {
+    throw new UserError('unknown_file_type', `"${token}" is not a file type; use one of deliveries, metrics, subjects, outputs, delivery_contents, people, attributes, events`, 404);
+  }
+  return fileType;
+}
+
+/** Validates an ingest body; a UserError with a field-level list when anything is wrong. */
+export function parseIngestBody(fileType: FileType, body: unknown): unknown[] {
+  const parsed = INGEST_BODIES[fileType].safeParse(body);
+  if (!parsed.success) {
+    throw new UserError('invalid_records', `the ${fileType} batch was rejected; nothing was stored`, 400, fieldErrors(parsed.error));
+  }
+  return parsed.data as unknown[];
+}
+
+function compact(record: Record<string, unknown>): SourceRecord {
+  const out: SourceRecord = {};
+  for (const [k, v] of Object.entries(record)) if (v !== undefined && v !== null) out[k] = v;
+  return out;
+}
+
+export const attributeText = (v: string | number | boolean | null): string | null =>
+  v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
+
+export class Ingest {
+  constructor(
+    private readonly source: SourceLog,
+    private readonly people: PeopleState,
+    private readonly clock: Clock,
+  ) {}
+
+  async ingest(workspaceId: number, fileType: FileType, body: unknown): Promise<IngestResult> {
+    const records = parseIngestBody(fileType, body);
+    if (fileType === 'people') return this.ingestPeople(workspaceId, records as PersonRecord[], []);
+    if (fileType === 'attributes') return this.ingestPeople(workspaceId, [], records as AttributeRecord[]);
+    await this.source.append(workspaceId, [{ fileType, records: (records as Record<string, unknown>[]).map(compact) }]);
+    return { accepted: records.length };
+  }
+
+  /**
+   * People and attribute rows: diff against the current state, append both logs in one transaction
+   * guarded by both heads (so concurrent people writers serialize), then apply the state.
+   */
+  private async ingestPeople(workspaceId: number, persons: PersonRecord[], attributeRows: AttributeRecord[]): Promise<IngestResult> {
+    for (let attempt = 0; ; attempt++) {
+      const heads = await this.people.catchUp(workspaceId);
+      const ids = [...persons.map((p) => p.internal_customer_id), ...attributeRows.map((a) => a.internal_customer_id)];
+      const known = await this.people.get(workspaceId, ids);
+      const working = new Map<string, PersonState>();
+      const state = (id: string) => {
+        let s = working.get(id);
+        if (!s) {
+          const k = known.get(id)!;
+          working.set(id, (s = { ...k, attrs: { ...k.attrs } }));
+        }
+        return s;
+      };
+      const now = this.clock.now();
+      const peopleOut: SourceRecord[] = [];
+      const attrsOut: SourceRecord[] = [];
+      const changeAttribute = (s: PersonState, name: string, value: string | null, at: number) => {
+        const current = s.attrs[name]?.[0] ?? null;
+        if (current === value) return; // an identical value (or removing an absent one) is no change
+        const record = { internal_customer_id: s.internal_customer_id, attribute_name: name, attribute_value: value, timestamp: at };
+        attrsOut.push(record);
+        applyAttributeRecord(s, 0, record);
+      };
+      for (const p of persons) {
+        const s = state(p.internal_customer_id);
+        const updatedAt = p.updated_at ?? now;
+        const record: SourceRecord = {
+          customer_id: p.customer_id,
+          internal_customer_id: p.internal_customer_id,
+          deleted: p.deleted ?? s.deleted,
+          suppressed: p.suppressed ?? s.suppressed,
+          created_at: p.created_at ?? s.created_at ?? now,
+          updated_at: updatedAt,
+          email_addr: p.email_addr === undefined ? s.email_addr : p.email_addr,
+        };
+        peopleOut.push(record);
+        applyPersonRecord(s, 0, record);
+        for (const [name, value] of Object.entries(p.attributes ?? {})) changeAttribute(s, name, attributeText(value), updatedAt);
+      }
+      for (const a of attributeRows) changeAttribute(state(a.internal_customer_id), a.attribute_name, attributeText(a.attribute_value), a.timestamp ?? now);
+      // Refuse (before anything is stored) what the person's state could not hold.
+      for (const s of working.values()) {
+        if (JSON.stringify(s.attrs).length > MAX_PERSON_ATTRIBUTES_CHARS) {
+          throw new UserError('person_too_large', `the attributes of person "${s.internal_customer_id.slice(0, 64)}" would exceed ${MAX_PERSON_ATTRIBUTES_CHARS} characters in all; nothing was stored`, 400, [{ path: 'attributes', message: 'too large in all for one person' }]);
+        }
+      }
+
+      let appended;
+      try {
+        appended = await this.source.append(
+          workspaceId,
+          [{ fileType: 'people', records: peopleOut.map(compact) }, { fileType: 'attributes', records: attrsOut.map((r) => ({ ...r })) }],
+          [heads.people, heads.attributes],
+        );
+      } catch (e) {
+        if (e instanceof HeadMoved) {
+          await backoff(attempt);
+          continue;
+        }
+        throw e;
+      }
+      // Apply what was committed to the state, with the seq_nums it was given.
+      const changes = new Map<string, PersonChanges>();
+      const entry = (id: string) => {
+        let c = changes.get(id);
+        if (!c) changes.set(id, (c = { people: [], attributes: [] }));
+        return c;
+      };
+      const peopleSeq = appended.find((a) => a.fileType === 'people');
+      const attrSeq = appended.find((a) => a.fileType === 'attributes');
+      peopleOut.forEach((record, i) => entry(record.internal_customer_id as string).people.push({ seq: peopleSeq!.firstSeq + i, record }));
+      attrsOut.forEach((record, i) => entry(record.internal_customer_id as string).attributes.push({ seq: attrSeq!.firstSeq + i, record }));
+      await this.people.apply(workspaceId, changes, known);
+      await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0);
+      return { accepted: persons.length + attributeRows.length, attributeChanges: attrsOut.length };
+    }
+  }
+}

@@ -1,0 +1,238 @@
+// Current state of each person (profile flags and attributes), derived from the people and attributes
+// logs. Ingest diffs against it so attribute rows come from real changes only; initial People and
+// Attributes syncs are snapshots of it. Every write is seq-guarded (pseq/aseq) and ETag-guarded, so
+// replaying a log range is idempotent and an older writer can never overwrite a newer state.
+import { TableTransaction } from '@azure/data-tables';
+import type { AppStorage } from '../platform/storage.js';
+import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
+import type { Head, SourceLog, SourceRecord } from './source-log.js';
+import { backoff } from './source-log.js';
+import { isConflict, isNotFound } from '../platform/errors.js';
+
+export interface PersonState {
+  internal_customer_id: string;
+  customer_id: string | null;
+  email_addr: string | null;
+  deleted: boolean;
+  suppressed: boolean;
+  created_at: number | null;
+  updated_at: number | null;
+  /** attribute name → [value, timestamp ms] */
+  attrs: Record<string, [string | null, number]>;
+  /** Highest people / attributes seq_num applied. */
+  pseq: number;
+  aseq: number;
+  etag?: string;
+}
+
+const ATTR_CHUNK = 30_000; // characters per property (a property holds at most 64 KiB)
+/** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
+export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
+
+function emptyState(id: string): PersonState {
+  return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, pseq: 0, aseq: 0 };
+}
+
+function fromEntity(e: Record<string, unknown>): PersonState {
+  let json = '';
+  for (let i = 0; typeof e[`attrs${i}`] === 'string'; i++) json += e[`attrs${i}`] as string;
+  return {
+    internal_customer_id: decodeKey(String(e.rowKey)),
+    customer_id: (e.customer_id as string) ?? null,
+    email_addr: (e.email_addr as string) ?? null,
+    deleted: e.deleted === true,
+    suppressed: e.suppressed === true,
+    created_at: e.created_at === undefined || e.created_at === null ? null : num(e.created_at),
+    updated_at: e.updated_at === undefined || e.updated_at === null ? null : num(e.updated_at),
+    attrs: json ? JSON.parse(json) : {},
+    pseq: num(e.pseq),
+    aseq: num(e.aseq),
+    etag: e.etag as string | undefined,
+  };
+}
+
+function toEntity(workspaceId: number, s: PersonState) {
+  const entity: Record<string, unknown> = {
+    partitionKey: String(workspaceId),
+    rowKey: encodeKey(s.internal_customer_id),
+    deleted: s.deleted,
+    suppressed: s.suppressed,
+    pseq: int64(s.pseq),
+    aseq: int64(s.aseq),
+  };
+  if (s.customer_id !== null) entity.customer_id = s.customer_id;
+  if (s.email_addr !== null) entity.email_addr = s.email_addr;
+  if (s.created_at !== null) entity.created_at = int64(s.created_at);
+  if (s.updated_at !== null) entity.updated_at = int64(s.updated_at);
+  const json = JSON.stringify(s.attrs);
+  for (let i = 0; i * ATTR_CHUNK < json.length; i++) entity[`attrs${i}`] = json.slice(i * ATTR_CHUNK, (i + 1) * ATTR_CHUNK);
+  return entity as { partitionKey: string; rowKey: string };
+}
+
+/** A people log record applied to a state (the record is the exported people row). */
+export function applyPersonRecord(s: PersonState, seq: number, r: SourceRecord): void {
+  s.customer_id = r.customer_id as string;
+  s.email_addr = (r.email_addr as string | null) ?? null;
+  s.deleted = r.deleted === true;
+  s.suppressed = r.suppressed === true;
+  s.created_at = r.created_at as number;
+  s.updated_at = r.updated_at as number;
+  s.pseq = seq;
+}
+
+/** An attributes log record applied to a state. */
+export function applyAttributeRecord(s: PersonState, seq: number, r: SourceRecord): void {
+  const name = r.attribute_name as string;
+  const value = (r.attribute_value as string | null) ?? null;
+  if (value === null) delete s.attrs[name];
+  // defineProperty, not assignment: a name like "__proto__" must stay a key (ingest refuses it too).
+  else Object.defineProperty(s.attrs, name, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
+  s.aseq = seq;
+}
+
+export interface PersonChanges {
+  people: { seq: number; record: SourceRecord }[];
+  attributes: { seq: number; record: SourceRecord }[];
+}
+
+export class PeopleState {
+  constructor(
+    private readonly storage: AppStorage,
+    private readonly source: SourceLog,
+  ) {}
+
+  private get table() {
+    return this.storage.table(TABLES.peopleState);
+  }
+
+  async get(workspaceId: number, ids: Iterable<string>): Promise<Map<string, PersonState>> {
+    const out = new Map<string, PersonState>();
+    const queue = [...new Set(ids)];
+    const worker = async () => {
+      for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
+        try {
+          const e = await this.table.getEntity(String(workspaceId), encodeKey(id));
+          out.set(id, fromEntity(e as Record<string, unknown>));
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          out.set(id, emptyState(id));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+    return out;
+  }
+
+  /**
+   * Applies log records to the states of their people. Records at or below a state's pseq/aseq are
+   * skipped, so applying the same range twice (or concurrently) converges to the same state.
+   */
+  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
+    const ids = [...changes.keys()];
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += 100) batches.push(ids.slice(i, i + 100));
+    // Batches touch different people, so they commit in parallel (each is one entity-group transaction).
+    await pool(batches, 8, (batch) => this.applyBatch(workspaceId, batch, changes, known));
+  }
+
+  private async applyBatch(workspaceId: number, batch: string[], changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
+    let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
+    for (let attempt = 0; ; attempt++) {
+      const tx = new TableTransaction();
+      for (const id of batch) {
+        const before = states.get(id)!;
+        const s: PersonState = { ...before, attrs: { ...before.attrs } };
+        const c = changes.get(id)!;
+        let changed = false;
+        for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
+        for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
+        if (!changed) continue;
+        const entity = toEntity(workspaceId, s);
+        if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
+        else tx.createEntity(entity);
+      }
+      if (tx.actions.length === 0) return;
+      try {
+        await this.table.submitTransaction(tx.actions);
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        await backoff(attempt);
+        states = await this.get(workspaceId, batch);
+      }
+    }
+  }
+
+  /**
+   * Brings the state up to the people and attributes heads (replaying what a crashed or racing
+   * ingest committed but did not apply) and returns both heads, current, with stateSeq === seq.
+   */
+  async catchUp(workspaceId: number): Promise<{ people: Head; attributes: Head }> {
+    for (let attempt = 0; ; attempt++) {
+      const [people, attributes] = await Promise.all([
+        this.source.head(workspaceId, 'people'),
+        this.source.head(workspaceId, 'attributes'),
+      ]);
+      if (people.stateSeq >= people.seq && attributes.stateSeq >= attributes.seq) return { people, attributes };
+      const changes = new Map<string, PersonChanges>();
+      const entry = (id: string) => {
+        let c = changes.get(id);
+        if (!c) changes.set(id, (c = { people: [], attributes: [] }));
+        return c;
+      };
+      for await (const r of this.source.read(workspaceId, 'people', people.stateSeq, people.seq)) entry(r.record.internal_customer_id as string).people.push(r);
+      for await (const r of this.source.read(workspaceId, 'attributes', attributes.stateSeq, attributes.seq)) entry(r.record.internal_customer_id as string).attributes.push(r);
+      await this.apply(workspaceId, changes);
+      await this.markApplied(workspaceId, people.seq, attributes.seq).catch((e) => {
+        if (!isConflict(e)) throw e;
+      });
+      if (attempt > 0) await backoff(attempt);
+    }
+  }
+
+  /** Records that the state reflects the logs through these seqs (never moves stateSeq backwards). */
+  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number): Promise<void> {
+    const index = this.storage.table(TABLES.sourceIndex);
+    const pk = String(workspaceId);
+    for (const [fileType, seq] of [['people', peopleSeq], ['attributes', attributesSeq]] as const) {
+      if (seq === 0) continue;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const head = await this.source.head(workspaceId, fileType);
+        if (head.stateSeq >= seq || !head.etag) break;
+        try {
+          await index.updateEntity({ partitionKey: pk, rowKey: `head|${fileType}`, stateSeq: int64(seq) }, 'Merge', { etag: head.etag });
+          break;
+        } catch (e) {
+          if (!isConflict(e)) throw e;
+        }
+      }
+    }
+  }
+
+  /** People of the workspace with a key after `afterKey` (encoded), in key order (initial People/Attributes syncs). */
+  async *scan(workspaceId: number, afterKey = ''): AsyncGenerator<PersonState> {
+    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${afterKey.replace(/'/g, "''")}'`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter } })) {
+      yield fromEntity(e as Record<string, unknown>);
+    }
+  }
+
+  /** internal_customer_ids of people deleted or suppressed now (their history is anonymized in initial syncs). */
+  async deletedOrSuppressed(workspaceId: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    const filter = `PartitionKey eq '${workspaceId}' and (deleted eq true or suppressed eq true)`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
+      out.add(decodeKey(String(e.rowKey)));
+    }
+    return out;
+  }
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}

@@ -1,0 +1,183 @@
+// The source log: what the ingest API accepted, per (workspace, file type), in seq_num order.
+// Segments (one blob per accepted request and file type) become visible only when their index entity
+// is inserted in the same entity-group transaction that advances the ETag-guarded head: seq_num
+// allocation and visibility are one atomic step (see docs/ARCHITECTURE.md).
+import { randomUUID } from 'node:crypto';
+import { TableTransaction } from '@azure/data-tables';
+import type { AppStorage } from '../platform/storage.js';
+import { int64, num, TABLES } from '../platform/storage.js';
+import { pad20 } from '../contract/naming.js';
+import type { FileType } from '../contract/schemas.js';
+import { isConflict, isNotFound, SystemError } from '../platform/errors.js';
+
+/** A record as stored: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
+export type SourceRecord = Record<string, unknown>;
+
+export interface Head {
+  fileType: FileType;
+  /** Highest visible seq_num (0 = empty). */
+  seq: number;
+  /** people/attributes only: the seq through which people-state.ts has applied this log. */
+  stateSeq: number;
+  /** Undefined when the head entity does not exist yet. */
+  etag?: string;
+}
+
+export interface AppendPart {
+  fileType: FileType;
+  records: SourceRecord[];
+}
+
+export interface Appended {
+  fileType: FileType;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** Thrown by append() when `expected` heads are no longer current: the caller re-reads and retries. */
+export class HeadMoved extends Error {
+  constructor() {
+    super('source head moved');
+  }
+}
+
+interface IndexEntity {
+  firstSeq: bigint;
+  lastSeq: bigint;
+  blob: string;
+}
+
+const headKey = (fileType: FileType) => `head|${fileType}`;
+const segPrefix = (fileType: FileType) => `seg|${fileType}|`;
+
+export class SourceLog {
+  constructor(private readonly storage: AppStorage) {}
+
+  private get index() {
+    return this.storage.table(TABLES.sourceIndex);
+  }
+
+  async head(workspaceId: number, fileType: FileType): Promise<Head> {
+    try {
+      const e = await this.index.getEntity<{ seq: bigint; stateSeq?: bigint }>(String(workspaceId), headKey(fileType));
+      return { fileType, seq: num(e.seq), stateSeq: num(e.stateSeq), etag: e.etag };
+    } catch (e) {
+      if (isNotFound(e)) return { fileType, seq: 0, stateSeq: 0 };
+      throw e;
+    }
+  }
+
+  /**
+   * Appends records of one or more file types of a workspace, all or nothing.
+   * With `expected`, commits only if those heads are unchanged (else throws HeadMoved);
+   * without, retries the commit until it wins (segment blobs are written once and carry no seq_num).
+   */
+  async append(workspaceId: number, parts: AppendPart[], expected?: Head[]): Promise<Appended[]> {
+    const nonEmpty = parts.filter((p) => p.records.length > 0);
+    if (nonEmpty.length === 0) return [];
+    const blobs = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
+    for (let attempt = 0; ; attempt++) {
+      const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
+      const tx = new TableTransaction();
+      const appended: Appended[] = [];
+      for (const [i, part] of nonEmpty.entries()) {
+        const head = heads.find((h) => h.fileType === part.fileType);
+        if (!head) throw new SystemError('source_head_missing', `no expected head for ${part.fileType}`);
+        const firstSeq = head.seq + 1;
+        const lastSeq = head.seq + part.records.length;
+        const pk = String(workspaceId);
+        const headEntity = { partitionKey: pk, rowKey: headKey(part.fileType), seq: int64(lastSeq), stateSeq: int64(head.stateSeq) };
+        if (head.etag) tx.updateEntity(headEntity, 'Replace', { etag: head.etag });
+        else tx.createEntity(headEntity);
+        tx.createEntity({ partitionKey: pk, rowKey: segPrefix(part.fileType) + pad20(firstSeq), firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] });
+        appended.push({ fileType: part.fileType, firstSeq, lastSeq });
+      }
+      // Heads of the untouched expected file types are asserted unchanged too (people ingest reads both).
+      for (const head of expected ?? []) {
+        if (nonEmpty.some((p) => p.fileType === head.fileType)) continue;
+        const pk = String(workspaceId);
+        if (head.etag) tx.updateEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq) }, 'Replace', { etag: head.etag });
+        else tx.createEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(0), stateSeq: int64(0) });
+      }
+      try {
+        await this.index.submitTransaction(tx.actions);
+        return appended;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        if (expected) throw new HeadMoved();
+        await backoff(attempt);
+      }
+    }
+  }
+
+  /** Records with afterSeq < seq_num <= throughSeq, in seq_num order. */
+  async *read(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): AsyncGenerator<{ seq: number; record: SourceRecord }> {
+    if (throughSeq <= afterSeq) return;
+    const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
+    // Download one segment ahead while the caller consumes the current one.
+    let pending = nextSegment(segments, this);
+    try {
+      for (;;) {
+        const current = await pending;
+        if (!current) return;
+        pending = nextSegment(segments, this);
+        const { segment, records } = current;
+        for (let i = 0; i < records.length; i++) {
+          const seq = segment.firstSeq + i;
+          if (seq <= afterSeq) continue;
+          if (seq > throughSeq) return;
+          yield { seq, record: records[i] };
+        }
+      }
+    } finally {
+      pending.catch(() => undefined);
+    }
+  }
+
+  private async *segments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number) {
+    const filter =
+      `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}' and RowKey le '${segPrefix(fileType)}${pad20(throughSeq)}'` +
+      ` and lastSeq gt ${afterSeq}L`;
+    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) {
+      yield { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+    }
+  }
+
+  /** When the oldest record after `afterSeq` was committed (ms), or undefined if there is none. */
+  async oldestCommitAfter(workspaceId: number, fileType: FileType, afterSeq: number): Promise<number | undefined> {
+    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}' and RowKey lt '${segPrefix(fileType)}~' and lastSeq gt ${afterSeq}L`;
+    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) {
+      return e.timestamp ? Date.parse(e.timestamp) : undefined;
+    }
+    return undefined;
+  }
+
+  async loadSegment(blob: string): Promise<SourceRecord[]> {
+    const buffer = await this.storage.sourceContainer.getBlockBlobClient(blob).downloadToBuffer();
+    return JSON.parse(buffer.toString('utf8')) as SourceRecord[];
+  }
+
+  private async writeSegment(workspaceId: number, part: AppendPart): Promise<string> {
+    const name = `${workspaceId}/${part.fileType}/${randomUUID()}.json`;
+    const body = Buffer.from(JSON.stringify(part.records));
+    await this.storage.sourceContainer.getBlockBlobClient(name).upload(body, body.length, {
+      conditions: { ifNoneMatch: '*' },
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+    });
+    return name;
+  }
+}
+
+type SegmentRef = { firstSeq: number; lastSeq: number; blob: string };
+
+function nextSegment(
+  segments: AsyncGenerator<SegmentRef>,
+  log: SourceLog,
+): Promise<{ segment: SegmentRef; records: SourceRecord[] } | undefined> {
+  return segments.next().then(async (r) => (r.done ? undefined : { segment: r.value, records: await log.loadSegment(r.value.blob) }));
+}
+
+export async function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * (0.5 + Math.random());
+  await new Promise((r) => setTimeout(r, ms));
+}
