@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateDemoData, INGEST_ORDER } from '../../src/local/demo-data.js';
-import { parseIngestBody, parseFileTypeToken } from '../../src/lib/ingest.js';
-import { FILE_TYPES } from '../../src/lib/schemas.js';
+import { parseIngestBody, parseFileTypeToken } from '../../src/lib/source/ingest.js';
+import { FILE_TYPES } from '../../src/lib/contract/schemas.js';
 
 describe('demo data', () => {
   it('covers every file type and passes the ingest validation', () => {
