@@ -1,4 +1,4 @@
-// Integration management routes (SPEC section 6). Each handler: parse, call src/lib/admin.ts, answer.
+// Integration management routes (SPEC section 6). Each handler: parse, call src/lib/api/admin.ts, answer.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
 import { errorResponse, jsonBody } from '../lib/platform/http.js';

@@ -1,5 +1,5 @@
 // Operations routes for the platform team (the CLI in src/cli wraps them). Each handler: parse, call
-// src/lib/operations.ts, answer. Not under /admin: the Functions host reserves that prefix.
+// src/lib/api/operations.ts, answer. Not under /admin: the Functions host reserves that prefix.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
 import { errorResponse } from '../lib/platform/http.js';

@@ -1,5 +1,8 @@
+// api/: the management and operations routes as plain calls over the composed services
+// (admin.ts, status.ts, operations.ts); src/functions only parses the request and answers.
+//
 // The integration management API (SPEC section 6) as plain calls: each applies one rule of
-// integration.ts and queues the exports that should start right away.
+// integration/settings.ts and queues the exports that should start right away.
 import type { Services } from '../services.js';
 import type { ChangeResult } from '../integration/settings.js';
 import { parseFileTypeParam } from '../integration/settings.js';

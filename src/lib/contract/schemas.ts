@@ -1,5 +1,8 @@
+// contract/: SPEC as data: file types and columns (this file), the ingest schemas derived from
+// them, file names and route parameters. Imports only platform/.
+//
 // SPEC section 2 as data: the one place a file type's columns are listed.
-// The parquet schema (parquet.ts) and the ingest validation (ingest-schemas.ts) are derived from it.
+// The parquet schema (parquet/writer.ts) and the ingest validation (ingest-schemas.ts) are derived from it.
 
 export type ColumnType = 'INTEGER' | 'STRING' | 'BOOLEAN' | 'TIMESTAMP';
 

@@ -33,7 +33,7 @@ export interface Cursor {
   nextSequence: number;
   /** An initial sync has finished (so the next run is a changeset). */
   initialDone: boolean;
-  /** The integration generation of this file type the cursor belongs to (see integration.ts). */
+  /** The integration generation of this file type the cursor belongs to (see integration/settings.ts). */
   generation: number;
   run?: Run;
   leaseOwner?: string;

@@ -1,3 +1,9 @@
+// export/: from the source log to the customer's container. job.ts tells the story; each decision
+// has its own module: run-plan.ts (what a run covers), log-producer.ts and snapshot-producer.ts
+// (which rows a file carries), anonymize.ts (SPEC section 4), file-writer.ts with
+// create-only-blob.ts (one file, never rewritten), cursors.ts (where each pair stands, with its
+// lease), fanout.ts (the timer's work), message.ts and report.ts (the queue message, telemetry).
+//
 // One export job for a (workspace, file type), as a short story: take the lease, decide the run,
 // produce rows, write files, checkpoint after each one; hand the rest on when the time budget is spent.
 //

@@ -1,3 +1,6 @@
+// integration/: one workspace's integration: its settings and the rules for changing them (this
+// file), container SAS URL checks (sas.ts) and the SAS's encryption at rest (crypto.ts).
+//
 // Integration settings per workspace and the rules for changing them (SPEC sections 4 and 6): the
 // customer's container (SAS URL, encrypted at rest), blob path, enabled file types, schema version,
 // whole-sync enable/disable, the People 7-day rule.

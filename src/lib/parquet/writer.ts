@@ -1,3 +1,7 @@
+// parquet/: a self-contained encoder, rows → parquet bytes → a BlockSink. It imports nothing of the
+// app (only its own files, node built-ins and hyparquet-writer for the footer), so it could be its
+// own package; the app hands it columns of the same shape as contract/schemas.ts.
+//
 // Rows → parquet, streamed: the current row group is kept as typed column buffers; when full, our
 // own column-chunk encoder (encode.ts) stages its pages uncompressed (DATA_PAGE v1; PLAIN,
 // or PLAIN_DICTIONARY for repetitive strings; RLE/bit-packed definition levels), then they are

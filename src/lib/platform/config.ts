@@ -1,3 +1,7 @@
+// platform/: what every layer stands on and nothing of the product: settings (this file), the app's
+// own storage clients, errors, clock, structured logs, telemetry, HTTP helpers and redaction. It
+// imports nothing else of src/lib (test/lib/layers.test.ts).
+//
 // Settings are read and validated once, at start-up, into a typed object.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

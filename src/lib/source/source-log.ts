@@ -1,3 +1,7 @@
+// source/: the write side. ingest.ts validates and appends what the platform sends; the source log
+// (this file) keeps it per (workspace, file type) in seq_num order; people-state.ts turns people
+// records into real attribute changes. Nothing here knows about exports.
+//
 // The source log: what the ingest API accepted, per (workspace, file type), in seq_num order.
 // Segments (one blob per accepted request and file type) become visible only when their index entity
 // is inserted in the same entity-group transaction that advances the ETag-guarded head: seq_num
