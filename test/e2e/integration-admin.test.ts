@@ -181,6 +181,38 @@ describe('per-file toggles and the People 7-day rule', () => {
   });
 });
 
+describe('PUT on an existing integration keeps what it is not told to change (issue 10.5)', () => {
+  it('{sasUrl} alone rotates the credential: files, blobPath and schema version stay, People off > 7 days stays off', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const created = await call('PUT', integration(ws), { sasUrl: await c.policySas('old'), blobPath: 'exports/wh', files: ['deliveries', 'people'], schemaVersion: 'v1' });
+    expect(created.status).toBe(201);
+    await host.whenIdle({ timeoutMs: 30_000 });
+    expect((await call('PUT', `${integration(ws)}/files/people`, { enabled: false })).status).toBe(200);
+    clock.advance(8 * DAY);
+    const rotated = await call('PUT', integration(ws), { sasUrl: c.sasUrl });
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    expect(rotated.body).toMatchObject({ files: ['deliveries'], blobPath: 'exports/wh', schemaVersion: 'v1', enabled: true, startedNow: [] });
+    expect((await call('GET', integration(ws))).body.destination).toMatchObject({ blobPath: 'exports/wh', accessPolicy: null, permissions: 'racwl' });
+    // The next file goes where the previous ones went, with the new credential.
+    await c.revokePolicies();
+    await ingest(ws, 'deliveries', deliveries(['a']));
+    await sync();
+    expect(await parquet(c)).toEqual([`exports/wh/deliveries_${pad(1)}.parquet`]);
+    // A field that is given still changes.
+    const moved = await call('PUT', integration(ws), { sasUrl: c.sasUrl, blobPath: '' });
+    expect(moved.body).toMatchObject({ files: ['deliveries'], blobPath: '', schemaVersion: 'v1' });
+  });
+
+  it('on create, omitted fields take their defaults (all files, container root, v4)', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const created = await call('PUT', integration(ws), { sasUrl: c.sasUrl });
+    expect(created.body).toMatchObject({ files: [...FILE_TYPES], blobPath: '', schemaVersion: 'v4' });
+    await host.whenIdle({ timeoutMs: 30_000 });
+  });
+});
+
 describe('whole-sync disable and enable', () => {
   it('disable stops exports; enable resends all history with sequences continuing', async () => {
     const c = await customerContainer();

@@ -170,12 +170,15 @@ export class Integrations {
     return { account: sas.account, container: sas.container, blobPath, sasExpiresOn: sas.expiresOn?.toISOString(), permissions: sas.permissions, policyId: sas.policyId };
   }
 
-  /** PUT: create or replace (the SAS is required on every change). Validates and probes before saving. */
+  /**
+   * PUT: create or replace (the SAS is required on every change). Validates and probes before saving.
+   * Omitted fields take their defaults on create and keep their values on an existing integration.
+   */
   async put(workspaceId: number, body: unknown): Promise<ChangeResult> {
     const { sasUrl, files, schemaVersion, blobPath: rawPath } = parseBody(putIntegrationBody, body, 'integration');
     const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now());
-    const blobPath = normalizeBlobPath(rawPath);
     const previous = await this.get(workspaceId);
+    const blobPath = rawPath === undefined && previous ? previous.blobPath : normalizeBlobPath(rawPath);
     const version = schemaVersion ?? previous?.schemaVersion ?? 'v4';
     if (previous && previous.schemaVersion === 'v4' && version === 'v1') {
       throw new UserError('schema_downgrade', 'an integration on schema v4 cannot go back to v1', 409);
@@ -184,7 +187,7 @@ export class Integrations {
       throw new UserError('schema_change_via_upgrade', 'change the schema version with POST .../integration/upgrade', 409);
     }
     const now = this.clock.now();
-    const enabledFiles = files ? FILE_TYPES.filter((t) => files.includes(t)) : [...FILE_TYPES];
+    const enabledFiles = files ? FILE_TYPES.filter((t) => files.includes(t)) : previous ? [...previous.files] : [...FILE_TYPES];
     const disabledAt = { ...(previous?.disabledAt ?? {}) };
     if (previous) {
       for (const t of FILE_TYPES) {
