@@ -812,9 +812,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
     if (m && req.method === 'POST') {
       const name = decodeURIComponent(m[1]);
       const fn = [...functions.values()].find((f) => f.metadata.name.toLowerCase() === name.toLowerCase());
-      if (!fn) return sendJson(res, 404, { error: { code: 'function_not_found', message: `no function named "${name}"` } });
+      if (!fn) return sendJson(res, 404, { error: { code: 'function_not_found', message: `no function named "${name}"`, details: [] } });
       if (fn.trigger.type === 'httpTrigger') {
-        return sendJson(res, 400, { error: { code: 'http_function', message: `"${fn.metadata.name}" is an HTTP function; call its route instead` } });
+        return sendJson(res, 400, { error: { code: 'http_function', message: `"${fn.metadata.name}" is an HTTP function; call its route instead`, details: [] } });
       }
       const raw = (await readBody(req)).toString('utf8');
       let input: string | undefined;
@@ -823,14 +823,14 @@ export async function startHost(options: HostOptions): Promise<Host> {
           const body = JSON.parse(raw) as { input?: unknown };
           input = body.input === undefined || body.input === null ? undefined : typeof body.input === 'string' ? body.input : JSON.stringify(body.input);
         } catch {
-          return sendJson(res, 400, { error: { code: 'invalid_json', message: 'body must be JSON like {"input": "..."}' } });
+          return sendJson(res, 400, { error: { code: 'invalid_json', message: 'body must be JSON like {"input": "..."}', details: [] } });
         }
       }
       invoke(fn.metadata.name, input).catch(() => undefined);
       res.writeHead(202, { 'content-length': 0 });
       return void res.end();
     }
-    return sendJson(res, 404, { error: { code: 'not_found', message: 'no such admin endpoint' } });
+    return sendJson(res, 404, { error: { code: 'not_found', message: 'no such admin endpoint', details: [] } });
   }
 
   async function handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -840,7 +840,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     if (pathname.startsWith('/admin/')) return handleAdmin(req, res, pathname);
     const prefix = routePrefix ? `/${routePrefix}` : '';
     if (prefix && !(pathname.toLowerCase() === prefix || pathname.toLowerCase().startsWith(prefix + '/'))) {
-      return sendJson(res, 404, { error: { code: 'not_found', message: 'no function matches this route' } });
+      return sendJson(res, 404, { error: { code: 'not_found', message: 'no function matches this route', details: [] } });
     }
     const rest = pathname.slice(prefix.length);
     const method = (req.method ?? 'GET').toUpperCase();
@@ -857,9 +857,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }
     if (!matched) {
       if (allowed.size) {
-        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed here` } }, { allow: [...allowed].join(', ') });
+        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed here`, details: [] } }, { allow: [...allowed].join(', ') });
       }
-      return sendJson(res, 404, { error: { code: 'not_found', message: 'no function matches this route' } });
+      return sendJson(res, 404, { error: { code: 'not_found', message: 'no function matches this route', details: [] } });
     }
     const fn = functions.get(matched.route.fn)!;
     const bytes = await readBody(req);
@@ -880,7 +880,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       result = await runInvocation({ fn, input: request, reason: `This function was programmatically called via the host APIs (${method} ${pathname})` });
     } catch {
       // Details are in the host log; never in the response.
-      return sendJson(res, 500, { error: { code: 'internal_error', message: 'The function failed. See the host log for details.' } });
+      return sendJson(res, 500, { error: { code: 'internal_error', message: 'The function failed. See the host log for details.', details: [] } });
     }
     if (result === undefined || result === null) {
       res.writeHead(204);
@@ -891,7 +891,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       response = result instanceof lib.HttpResponse ? (result as HttpResponseLike) : new lib.HttpResponse(result);
     } catch (e) {
       log('error', `function ${fn.metadata.name} returned an invalid HTTP response: ${errorText(e)}`, { function: fn.metadata.name });
-      return sendJson(res, 500, { error: { code: 'internal_error', message: 'The function failed. See the host log for details.' } });
+      return sendJson(res, 500, { error: { code: 'internal_error', message: 'The function failed. See the host log for details.', details: [] } });
     }
     const body = Buffer.from(await response.arrayBuffer());
     const outHeaders: Record<string, string | string[]> = {};
@@ -909,7 +909,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     handleHttp(req, res).catch((e) => {
       const status = (e as { status?: number }).status ?? 500;
       if (status === 500) log('error', `request ${req.method} ${req.url} failed in the host: ${errorText(e)}`);
-      if (!res.headersSent) sendJson(res, status, { error: { code: status === 413 ? 'body_too_large' : 'internal_error', message: status === 413 ? 'request body too large' : 'The host failed to handle the request.' } });
+      if (!res.headersSent) sendJson(res, status, { error: { code: status === 413 ? 'body_too_large' : 'internal_error', message: status === 413 ? 'request body too large' : 'The host failed to handle the request.', details: [] } });
       else res.destroy();
     });
   });

@@ -213,6 +213,56 @@ describe('PUT on an existing integration keeps what it is not told to change (is
   });
 });
 
+describe('one error shape (issue 10.9)', () => {
+  it('every refusal is {error: {code, message, details: [...]}}, details always a list', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const refusals = [
+      await call('POST', `${integration(ws)}/validate`, { sasUrl: c.sas({ permissions: 'rl' }) }),
+      await call('POST', `${integration(ws)}/validate`, { sasUrl: 'not a url' }),
+      await call('GET', integration(ws)),
+      await call('PUT', `${integration(ws)}/files/nonsense`, { enabled: true }),
+      await call('POST', `/workspaces/${ws}/ingest/nonsense`, []),
+      await call('POST', `/workspaces/abc/ingest/deliveries`, []),
+      await call('GET', '/no/such/route'),
+      await call('POST', '/operations/poison/replay', { max: 0 }),
+    ];
+    const raw = await fetch(`${host.url}/api/workspaces/${ws}/integration`, { method: 'PUT', body: '{not json' });
+    refusals.push({ status: raw.status, body: await raw.json() });
+    for (const r of refusals) {
+      expect(Object.keys(r.body), JSON.stringify(r.body)).toEqual(['error']);
+      expect(r.body.error, JSON.stringify(r.body)).toEqual({ code: expect.any(String), message: expect.any(String), details: expect.any(Array) });
+    }
+    expect(refusals.map((r) => r.status)).toEqual([400, 400, 404, 404, 404, 400, 404, 400, 400]);
+    expect(refusals[0].body.error.details).toEqual([
+      { path: 'sasUrl', message: 'the SAS does not grant add', permission: 'add' },
+      { path: 'sasUrl', message: 'the SAS does not grant create', permission: 'create' },
+      { path: 'sasUrl', message: 'the SAS does not grant write', permission: 'write' },
+    ]);
+  });
+
+  it('lastSequence is the sequence of the last file committed, never one only reserved', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const at = new Date(clock.now()).toISOString();
+    await ingest(ws, 'metrics', [{ event_id: 'm1', delivery_id: 'd1', metric: 'sent', created_at: at }]);
+    await call('PUT', integration(ws), { sasUrl: await c.policySas('p'), files: [] });
+    await c.revokePolicies();
+    // The initial metrics sync reserves its sequence, then cannot write its first part.
+    await call('PUT', `${integration(ws)}/files/metrics`, { enabled: true });
+    await host.whenIdle({ timeoutMs: 30_000 });
+    const failed = (await call('GET', integration(ws))).body.files.metrics;
+    expect(failed.lastError).toMatchObject({ code: 'sas_policy_invalid' });
+    expect(await parquet(c)).toEqual([]);
+    expect(failed.lastSequence).toBe(0);
+    // With a working credential the part is written: now it is reported.
+    await call('PUT', integration(ws), { sasUrl: c.sasUrl, files: ['metrics'] });
+    await sync();
+    expect(await parquet(c)).toEqual([`metrics_v4_${ws}_${pad(1)}_${pad(1)}.parquet`]);
+    expect((await call('GET', integration(ws))).body.files.metrics).toMatchObject({ lastSequence: 1, lastError: null });
+  });
+});
+
 describe('whole-sync disable and enable', () => {
   it('disable stops exports; enable resends all history with sequences continuing', async () => {
     const c = await customerContainer();
