@@ -29,5 +29,7 @@ export function errorResponse(e: unknown, log: (message: string) => void): HttpR
     return { status: e.status, jsonBody: { error: { code: e.code, message: e.message, details: e.details } } };
   }
   log(redact(`unhandled error: ${(e as Error)?.name}: ${(e as Error)?.message}`));
-  return { status: 500, jsonBody: { error: { code: 'internal', message: 'internal error; the request was not applied', details: [] } } };
+  // Unknown: the failure may have come after a commit (a lost response, work after it), so no claim
+  // either way; a retry with the same Idempotency-Key is stored at most once.
+  return { status: 500, jsonBody: { error: { code: 'internal', message: 'internal error; the request may or may not have been applied: retry it (ingest: with the same Idempotency-Key, so that it is stored at most once)', details: [] } } };
 }
