@@ -2,7 +2,7 @@
 // src/lib/api/operations.ts, answer. Not under /admin: the Functions host reserves that prefix.
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../lib/services.js';
-import { errorResponse } from '../lib/platform/http.js';
+import { errorResponse, textBody } from '../lib/platform/http.js';
 import { parseWorkspaceId } from '../lib/contract/routes.js';
 import { Operations } from '../lib/api/operations.js';
 import type { AdminAnswer } from '../lib/api/admin.js';
@@ -23,7 +23,7 @@ function route(action: Action) {
 export const listIntegrationLag = route((ops, req) => ops.integrations(Object.fromEntries(req.query)));
 export const syncIntegrationFile = route((ops, req) => ops.syncNow(parseWorkspaceId(req.params.workspaceId), req.params.fileType));
 export const listPoison = route((ops) => ops.poison());
-export const replayPoison = route(async (ops, req) => ops.replay(await req.text()));
+export const replayPoison = route(async (ops, req) => ops.replay(await textBody(req)));
 
 const opts = { authLevel: 'function' as const };
 app.http('operationsIntegrations', { ...opts, route: 'operations/integrations', methods: ['GET'], handler: listIntegrationLag });

@@ -4,6 +4,7 @@ import { appStorage, type AppStorage } from './platform/storage.js';
 import { SourceLog } from './source/source-log.js';
 import { PeopleState } from './source/people-state.js';
 import { Ingest } from './source/ingest.js';
+import { IdempotencyKeys } from './source/idempotency.js';
 import { Integrations } from './integration/settings.js';
 import { Cursors } from './export/cursors.js';
 import { Exporter } from './export/job.js';
@@ -36,7 +37,7 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
     storage,
     source,
     people,
-    ingest: new Ingest(source, people, clock),
+    ingest: new Ingest(source, people, clock, new IdempotencyKeys(storage, clock)),
     integrations,
     cursors,
     clock,

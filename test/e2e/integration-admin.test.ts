@@ -181,6 +181,88 @@ describe('per-file toggles and the People 7-day rule', () => {
   });
 });
 
+describe('PUT on an existing integration keeps what it is not told to change (issue 10.5)', () => {
+  it('{sasUrl} alone rotates the credential: files, blobPath and schema version stay, People off > 7 days stays off', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const created = await call('PUT', integration(ws), { sasUrl: await c.policySas('old'), blobPath: 'exports/wh', files: ['deliveries', 'people'], schemaVersion: 'v1' });
+    expect(created.status).toBe(201);
+    await host.whenIdle({ timeoutMs: 30_000 });
+    expect((await call('PUT', `${integration(ws)}/files/people`, { enabled: false })).status).toBe(200);
+    clock.advance(8 * DAY);
+    const rotated = await call('PUT', integration(ws), { sasUrl: c.sasUrl });
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    expect(rotated.body).toMatchObject({ files: ['deliveries'], blobPath: 'exports/wh', schemaVersion: 'v1', enabled: true, startedNow: [] });
+    expect((await call('GET', integration(ws))).body.destination).toMatchObject({ blobPath: 'exports/wh', accessPolicy: null, permissions: 'racwl' });
+    // The next file goes where the previous ones went, with the new credential.
+    await c.revokePolicies();
+    await ingest(ws, 'deliveries', deliveries(['a']));
+    await sync();
+    expect(await parquet(c)).toEqual([`exports/wh/deliveries_${pad(1)}.parquet`]);
+    // A field that is given still changes.
+    const moved = await call('PUT', integration(ws), { sasUrl: c.sasUrl, blobPath: '' });
+    expect(moved.body).toMatchObject({ files: ['deliveries'], blobPath: '', schemaVersion: 'v1' });
+  });
+
+  it('on create, omitted fields take their defaults (all files, container root, v4)', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const created = await call('PUT', integration(ws), { sasUrl: c.sasUrl });
+    expect(created.body).toMatchObject({ files: [...FILE_TYPES], blobPath: '', schemaVersion: 'v4' });
+    await host.whenIdle({ timeoutMs: 30_000 });
+  });
+});
+
+describe('one error shape (issue 10.9)', () => {
+  it('every refusal is {error: {code, message, details: [...]}}, details always a list', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const refusals = [
+      await call('POST', `${integration(ws)}/validate`, { sasUrl: c.sas({ permissions: 'rl' }) }),
+      await call('POST', `${integration(ws)}/validate`, { sasUrl: 'not a url' }),
+      await call('GET', integration(ws)),
+      await call('PUT', `${integration(ws)}/files/nonsense`, { enabled: true }),
+      await call('POST', `/workspaces/${ws}/ingest/nonsense`, []),
+      await call('POST', `/workspaces/abc/ingest/deliveries`, []),
+      await call('GET', '/no/such/route'),
+      await call('POST', '/operations/poison/replay', { max: 0 }),
+    ];
+    const raw = await fetch(`${host.url}/api/workspaces/${ws}/integration`, { method: 'PUT', body: '{not json' });
+    refusals.push({ status: raw.status, body: await raw.json() });
+    for (const r of refusals) {
+      expect(Object.keys(r.body), JSON.stringify(r.body)).toEqual(['error']);
+      expect(r.body.error, JSON.stringify(r.body)).toEqual({ code: expect.any(String), message: expect.any(String), details: expect.any(Array) });
+    }
+    expect(refusals.map((r) => r.status)).toEqual([400, 400, 404, 404, 404, 400, 404, 400, 400]);
+    expect(refusals[0].body.error.details).toEqual([
+      { path: 'sasUrl', message: 'the SAS does not grant add', permission: 'add' },
+      { path: 'sasUrl', message: 'the SAS does not grant create', permission: 'create' },
+      { path: 'sasUrl', message: 'the SAS does not grant write', permission: 'write' },
+    ]);
+  });
+
+  it('lastSequence is the sequence of the last file committed, never one only reserved', async () => {
+    const c = await customerContainer();
+    const ws = freshWorkspace();
+    const at = new Date(clock.now()).toISOString();
+    await ingest(ws, 'metrics', [{ event_id: 'm1', delivery_id: 'd1', metric: 'sent', created_at: at }]);
+    await call('PUT', integration(ws), { sasUrl: await c.policySas('p'), files: [] });
+    await c.revokePolicies();
+    // The initial metrics sync reserves its sequence, then cannot write its first part.
+    await call('PUT', `${integration(ws)}/files/metrics`, { enabled: true });
+    await host.whenIdle({ timeoutMs: 30_000 });
+    const failed = (await call('GET', integration(ws))).body.files.metrics;
+    expect(failed.lastError).toMatchObject({ code: 'sas_policy_invalid' });
+    expect(await parquet(c)).toEqual([]);
+    expect(failed.lastSequence).toBe(0);
+    // With a working credential the part is written: now it is reported.
+    await call('PUT', integration(ws), { sasUrl: c.sasUrl, files: ['metrics'] });
+    await sync();
+    expect(await parquet(c)).toEqual([`metrics_v4_${ws}_${pad(1)}_${pad(1)}.parquet`]);
+    expect((await call('GET', integration(ws))).body.files.metrics).toMatchObject({ lastSequence: 1, lastError: null });
+  });
+});
+
 describe('whole-sync disable and enable', () => {
   it('disable stops exports; enable resends all history with sequences continuing', async () => {
     const c = await customerContainer();

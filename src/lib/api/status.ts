@@ -10,7 +10,7 @@ export interface FileStatus {
   running: boolean;
   initialSyncDone: boolean;
   lastExportAt: string | null;
-  /** Sequence of the last file written (0 = none). */
+  /** Sequence of the last file committed (0 = none); never a sequence only reserved for a file not written yet. */
   lastSequence: number;
   filesExported: number;
   rowsExported: number;
@@ -38,7 +38,7 @@ export async function integrationStatus(services: Pick<Services, 'integrations' 
       running: (c?.leaseUntil ?? 0) > now,
       initialSyncDone: c?.initialDone ?? false,
       lastExportAt: c?.lastExportAt ? new Date(c.lastExportAt).toISOString() : null,
-      lastSequence: c ? c.nextSequence - 1 : 0,
+      lastSequence: c?.lastFileSequence ?? 0,
       filesExported: c?.filesExported ?? 0,
       rowsExported: c?.rowsExported ?? 0,
       pendingChanges: pending,

@@ -31,6 +31,8 @@ export interface Cursor {
   lastSeq: number;
   /** Next file sequence; never reused. */
   nextSequence: number;
+  /** Sequence of the last file committed and checkpointed (0 = none); a reserved sequence is not one. */
+  lastFileSequence: number;
   /** An initial sync has finished (so the next run is a changeset). */
   initialDone: boolean;
   /** The integration generation of this file type the cursor belongs to (see integration/settings.ts). */
@@ -48,7 +50,7 @@ export interface Cursor {
 }
 
 export function newCursor(workspaceId: number, fileType: FileType): Cursor {
-  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, initialDone: false, generation: 0, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
+  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, lastFileSequence: 0, initialDone: false, generation: 0, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
 }
 
 /** A cursor that starts over with an initial sync; its file sequence (and ETag) carry on, so no name is reused. */
@@ -56,6 +58,7 @@ export function resetCursor(c: Cursor, generation: number): Cursor {
   return {
     ...newCursor(c.workspaceId, c.fileType),
     nextSequence: c.nextSequence,
+    lastFileSequence: c.lastFileSequence,
     generation,
     filesExported: c.filesExported,
     rowsExported: c.rowsExported,
@@ -72,6 +75,7 @@ function toEntity(c: Cursor) {
     rowKey: c.fileType,
     lastSeq: int64(c.lastSeq),
     nextSequence: int64(c.nextSequence),
+    lastFileSequence: int64(c.lastFileSequence),
     initialDone: c.initialDone,
     generation: c.generation,
     run: c.run ? JSON.stringify(c.run) : '',
@@ -92,6 +96,7 @@ function fromEntity(e: Record<string, unknown>): Cursor {
     fileType: e.rowKey as FileType,
     lastSeq: num(e.lastSeq),
     nextSequence: num(e.nextSequence),
+    lastFileSequence: num(e.lastFileSequence),
     initialDone: e.initialDone === true,
     generation: num(e.generation),
     run: e.run ? (JSON.parse(String(e.run)) as Run) : undefined,

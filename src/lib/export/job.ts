@@ -112,6 +112,7 @@ export class Exporter {
           ...cursor,
           run: { ...run, position: file.end, files: run.files + 1, rows: run.rows + file.rows, ...(isPart ? { nextPart: run.nextPart! + 1 } : {}) },
           nextSequence: isPart ? cursor.nextSequence : cursor.nextSequence + 1,
+          lastFileSequence: sequence,
           filesExported: cursor.filesExported + 1,
           rowsExported: cursor.rowsExported + file.rows,
           lastExportAt: clock.now(),

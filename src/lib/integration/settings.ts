@@ -117,7 +117,7 @@ export function containerError(e: unknown, viaPolicy = false): Error {
   if (e instanceof UserError) return e;
   const status = (e as { statusCode?: number }).statusCode;
   const code = String((e as { code?: string }).code ?? '');
-  const details = { storageStatus: status, storageCode: code || undefined };
+  const details = [{ message: `Azure Storage answered ${status ?? 'without a status'}${code ? ` (${code})` : ''}`, storageStatus: status, storageCode: code || undefined }];
   if (status === 403) {
     if (code === 'AuthorizationPermissionMismatch') {
       return new UserError('sas_missing_permissions', `Azure answered 403 (${code}): the SAS${viaPolicy ? "'s stored access policy" : ''} does not grant read, add, create, write and list. Edit the access policy or generate a new SAS URL and update the integration.`, 400, details);
@@ -139,7 +139,7 @@ export function containerError(e: unknown, viaPolicy = false): Error {
     return new UserError('sas_rejected', `Azure refused the request (${status} ${code || 'error'}): check that the SAS URL is the complete Blob SAS URL of the container, as the portal shows it`, 400, details);
   }
   if (status === undefined && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|CERT|SELF_SIGNED/i.test(code || String((e as Error)?.message ?? ''))) {
-    return new UserError('container_unreachable', `the storage account in the SAS URL cannot be reached (${code || 'network error'}): check the account name, and that its firewall admits us`, 400, { storageCode: code || undefined });
+    return new UserError('container_unreachable', `the storage account in the SAS URL cannot be reached (${code || 'network error'}): check the account name, and that its firewall admits us`, 400, [{ message: `no answer from Azure Storage (${code || 'network error'})`, storageCode: code || undefined }]);
   }
   // 5xx and timeouts: transient on Azure's side; the caller retries.
   return new Error(`customer container unreachable (${status ?? 'no status'} ${code})`);
@@ -173,12 +173,15 @@ export class Integrations {
     return { account: sas.account, container: sas.container, blobPath, sasExpiresOn: sas.expiresOn?.toISOString(), permissions: sas.permissions, policyId: sas.policyId };
   }
 
-  /** PUT: create or replace (the SAS is required on every change). Validates and probes before saving. */
+  /**
+   * PUT: create or replace (the SAS is required on every change). Validates and probes before saving.
+   * Omitted fields take their defaults on create and keep their values on an existing integration.
+   */
   async put(workspaceId: number, body: unknown): Promise<ChangeResult> {
     const { sasUrl, files, schemaVersion, blobPath: rawPath } = parseBody(putIntegrationBody, body, 'integration');
     const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now());
-    const blobPath = normalizeBlobPath(rawPath);
     const previous = await this.get(workspaceId);
+    const blobPath = rawPath === undefined && previous ? previous.blobPath : normalizeBlobPath(rawPath);
     const version = schemaVersion ?? previous?.schemaVersion ?? 'v4';
     if (previous && previous.schemaVersion === 'v4' && version === 'v1') {
       throw new UserError('schema_downgrade', 'an integration on schema v4 cannot go back to v1', 409);
@@ -187,7 +190,7 @@ export class Integrations {
       throw new UserError('schema_change_via_upgrade', 'change the schema version with POST .../integration/upgrade', 409);
     }
     const now = this.clock.now();
-    const enabledFiles = files ? FILE_TYPES.filter((t) => files.includes(t)) : [...FILE_TYPES];
+    const enabledFiles = files ? FILE_TYPES.filter((t) => files.includes(t)) : previous ? [...previous.files] : [...FILE_TYPES];
     const disabledAt = { ...(previous?.disabledAt ?? {}) };
     if (previous) {
       for (const t of FILE_TYPES) {

@@ -2,12 +2,23 @@
 // UserError: the request or the customer's set-up is wrong (4xx, no retry helps).
 // SystemError: something on our side failed (retrying may help).
 
+/** One entry of an error's `details` list: what is wrong (and where: a body field, a header, the SAS). */
+export interface ErrorDetail {
+  path?: string;
+  message: string;
+  /** sas_missing_permissions: the permission the SAS lacks. */
+  permission?: string;
+  /** Refusals from the customer's storage account: its answer. */
+  storageStatus?: number;
+  storageCode?: string;
+}
+
 export class UserError extends Error {
   constructor(
     readonly code: string,
     message: string,
     readonly status = 400,
-    readonly details?: unknown,
+    readonly details: ErrorDetail[] = [],
   ) {
     super(message);
     this.name = 'UserError';

@@ -9,11 +9,25 @@ import type { PeopleState, PersonChanges, PersonState } from './people-state.js'
 import { applyAttributeRecord, applyPersonRecord, MAX_PERSON_ATTRIBUTES_CHARS } from './people-state.js';
 import type { Clock } from '../platform/clock.js';
 import { backoff } from './source-log.js';
+import { claim, Replayed, type IdempotencyKeys } from './idempotency.js';
+import type { TransactionAction } from '@azure/data-tables';
 
 export interface IngestResult {
   accepted: number;
   /** Attribute rows derived from people records (real changes only). */
   attributeChanges?: number;
+  /** The answer of an earlier request with the same Idempotency-Key: nothing was stored this time. */
+  replayed?: true;
+}
+
+export interface IngestOptions {
+  /** The request's Idempotency-Key (already checked with parseIdempotencyKey). */
+  idempotencyKey?: string;
+  /**
+   * Work after the commit failed (the people state update, the sweep of expired keys): the request
+   * is stored and answered as accepted; the people state is caught up by the next writer or export.
+   */
+  onFollowUpError?: (e: unknown) => void;
 }
 
 /** Resolves the `{fileType}` route token (the `<name>` of SPEC section 2, e.g. delivery_contents). */
@@ -48,21 +62,46 @@ export class Ingest {
     private readonly source: SourceLog,
     private readonly people: PeopleState,
     private readonly clock: Clock,
+    private readonly keys: IdempotencyKeys,
   ) {}
 
-  async ingest(workspaceId: number, fileType: FileType, body: unknown): Promise<IngestResult> {
+  async ingest(workspaceId: number, fileType: FileType, body: unknown, options: IngestOptions = {}): Promise<IngestResult> {
     const records = parseIngestBody(fileType, body);
-    if (fileType === 'people') return this.ingestPeople(workspaceId, records as PersonRecord[], []);
-    if (fileType === 'attributes') return this.ingestPeople(workspaceId, [], records as AttributeRecord[]);
-    await this.source.append(workspaceId, [{ fileType, records: (records as Record<string, unknown>[]).map(compact) }]);
-    return { accepted: records.length };
+    const keyed = options.idempotencyKey === undefined ? undefined : claim(options.idempotencyKey, fileType, body);
+    const followUp = (e: unknown) => options.onFollowUpError?.(e);
+    // The key is recorded in the commit's own transaction (a concurrent duplicate's commit conflicts).
+    const keyRecord = (answer: IngestResult) => (keyed ? () => this.keys.record(workspaceId, keyed, answer) : undefined);
+    try {
+      if (keyed) {
+        const replay = await this.keys.replay<IngestResult>(workspaceId, keyed);
+        if (replay) return replay;
+      }
+      let result: IngestResult;
+      if (fileType === 'people') result = await this.ingestPeople(workspaceId, records as PersonRecord[], [], keyRecord, followUp);
+      else if (fileType === 'attributes') result = await this.ingestPeople(workspaceId, [], records as AttributeRecord[], keyRecord, followUp);
+      else {
+        result = { accepted: records.length };
+        await this.source.append(workspaceId, [{ fileType, records: (records as Record<string, unknown>[]).map(compact) }], undefined, keyRecord(result));
+      }
+      if (keyed) await this.keys.sweep(workspaceId).catch(followUp);
+      return result;
+    } catch (e) {
+      if (e instanceof Replayed) return e.answer as IngestResult;
+      throw e;
+    }
   }
 
   /**
    * People and attribute rows: diff against the current state, append both logs in one transaction
    * guarded by both heads (so concurrent people writers serialize), then apply the state.
    */
-  private async ingestPeople(workspaceId: number, persons: PersonRecord[], attributeRows: AttributeRecord[]): Promise<IngestResult> {
+  private async ingestPeople(
+    workspaceId: number,
+    persons: PersonRecord[],
+    attributeRows: AttributeRecord[],
+    keyRecord: (answer: IngestResult) => (() => Promise<TransactionAction[]>) | undefined,
+    followUp: (e: unknown) => void,
+  ): Promise<IngestResult> {
     for (let attempt = 0; ; attempt++) {
       const heads = await this.people.catchUp(workspaceId);
       const ids = [...persons.map((p) => p.internal_customer_id), ...attributeRows.map((a) => a.internal_customer_id)];
@@ -110,12 +149,14 @@ export class Ingest {
         }
       }
 
+      const result = { accepted: persons.length + attributeRows.length, attributeChanges: attrsOut.length };
       let appended;
       try {
         appended = await this.source.append(
           workspaceId,
           [{ fileType: 'people', records: peopleOut.map(compact) }, { fileType: 'attributes', records: attrsOut.map((r) => ({ ...r })) }],
           [heads.people, heads.attributes],
+          keyRecord(result),
         );
       } catch (e) {
         if (e instanceof HeadMoved) {
@@ -135,9 +176,14 @@ export class Ingest {
       const attrSeq = appended.find((a) => a.fileType === 'attributes');
       peopleOut.forEach((record, i) => entry(record.internal_customer_id as string).people.push({ seq: peopleSeq!.firstSeq + i, record }));
       attrsOut.forEach((record, i) => entry(record.internal_customer_id as string).attributes.push({ seq: attrSeq!.firstSeq + i, record }));
-      await this.people.apply(workspaceId, changes, known);
-      await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0);
-      return { accepted: persons.length + attributeRows.length, attributeChanges: attrsOut.length };
+      // Committed: from here on the request is accepted whatever fails (catchUp repairs the state).
+      try {
+        await this.people.apply(workspaceId, changes, known);
+        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0);
+      } catch (e) {
+        followUp(e);
+      }
+      return result;
     }
   }
 }

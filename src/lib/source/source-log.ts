@@ -7,7 +7,7 @@
 // is inserted in the same entity-group transaction that advances the ETag-guarded head: seq_num
 // allocation and visibility are one atomic step (see docs/ARCHITECTURE.md).
 import { randomUUID } from 'node:crypto';
-import { TableTransaction } from '@azure/data-tables';
+import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { int64, num, TABLES } from '../platform/storage.js';
 import { pad20 } from '../contract/naming.js';
@@ -75,10 +75,12 @@ export class SourceLog {
    * Appends records of one or more file types of a workspace, all or nothing.
    * With `expected`, commits only if those heads are unchanged (else throws HeadMoved);
    * without, retries the commit until it wins (segment blobs are written once and carry no seq_num).
+   * `also` gives, per attempt, more actions on the workspace's partition that commit in the same
+   * transaction (an idempotency record); it may throw to stop the append.
    */
-  async append(workspaceId: number, parts: AppendPart[], expected?: Head[]): Promise<Appended[]> {
+  async append(workspaceId: number, parts: AppendPart[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
-    if (nonEmpty.length === 0) return [];
+    if (nonEmpty.length === 0 && !also) return [];
     const blobs = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
     for (let attempt = 0; ; attempt++) {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
@@ -103,11 +105,13 @@ export class SourceLog {
         if (head.etag) tx.updateEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq) }, 'Replace', { etag: head.etag });
         else tx.createEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(0), stateSeq: int64(0) });
       }
+      if (also) tx.actions.push(...(await also()));
       try {
         await this.index.submitTransaction(tx.actions);
         return appended;
       } catch (e) {
-        if (!isConflict(e)) throw e;
+        // With `also`, an entity it expected may have been deleted meanwhile (404): a race like a conflict.
+        if (!isConflict(e) && !(also && isNotFound(e))) throw e;
         if (expected) throw new HeadMoved();
         await backoff(attempt);
       }

@@ -23,9 +23,9 @@ export async function handleAdmin(req: http.IncomingMessage, res: http.ServerRes
   if (m && req.method === 'POST') {
     const name = decodeURIComponent(m[1]);
     const fn = [...functions.values()].find((f) => f.metadata.name.toLowerCase() === name.toLowerCase());
-    if (!fn) return sendJson(res, 404, { error: { code: 'function_not_found', message: `no function named "${name}"` } });
+    if (!fn) return sendJson(res, 404, { error: { code: 'function_not_found', message: `no function named "${name}"`, details: [] } });
     if (fn.trigger.type === 'httpTrigger') {
-      return sendJson(res, 400, { error: { code: 'http_function', message: `"${fn.metadata.name}" is an HTTP function; call its route instead` } });
+      return sendJson(res, 400, { error: { code: 'http_function', message: `"${fn.metadata.name}" is an HTTP function; call its route instead`, details: [] } });
     }
     const raw = (await readBody(req)).toString('utf8');
     let input: string | undefined;
@@ -34,12 +34,12 @@ export async function handleAdmin(req: http.IncomingMessage, res: http.ServerRes
         const body = JSON.parse(raw) as { input?: unknown };
         input = body.input === undefined || body.input === null ? undefined : typeof body.input === 'string' ? body.input : JSON.stringify(body.input);
       } catch {
-        return sendJson(res, 400, { error: { code: 'invalid_json', message: 'body must be JSON like {"input": "..."}' } });
+        return sendJson(res, 400, { error: { code: 'invalid_json', message: 'body must be JSON like {"input": "..."}', details: [] } });
       }
     }
     deps.invoke(fn.metadata.name, input).catch(() => undefined);
     res.writeHead(202, { 'content-length': 0 });
     return void res.end();
   }
-  return sendJson(res, 404, { error: { code: 'not_found', message: 'no such admin endpoint' } });
+  return sendJson(res, 404, { error: { code: 'not_found', message: 'no such admin endpoint', details: [] } });
 }

@@ -67,8 +67,8 @@ function serializeCookie(c: Cookie): string {
   return s;
 }
 
-const FUNCTION_FAILED = { error: { code: 'internal_error', message: 'The function failed. See the host log for details.' } };
-const NO_ROUTE = { error: { code: 'not_found', message: 'no function matches this route' } };
+const FUNCTION_FAILED = { error: { code: 'internal_error', message: 'The function failed. See the host log for details.', details: [] } };
+const NO_ROUTE = { error: { code: 'not_found', message: 'no function matches this route', details: [] } };
 
 /** Listens on 127.0.0.1 (`port` 0 picks a free one) and serves the app's HTTP functions. */
 export async function startHttpServer(
@@ -91,7 +91,7 @@ export async function startHttpServer(
     const matched = findRoute(routes, pathname.slice(prefix.length), method);
     if (!matched.route) {
       if (matched.allowed.size) {
-        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed here` } }, { allow: [...matched.allowed].join(', ') });
+        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed here`, details: [] } }, { allow: [...matched.allowed].join(', ') });
       }
       return sendJson(res, 404, NO_ROUTE);
     }
@@ -143,7 +143,7 @@ export async function startHttpServer(
     handleHttp(req, res).catch((e) => {
       const status = (e as { status?: number }).status ?? 500;
       if (status === 500) log('error', `request ${req.method} ${req.url} failed in the host: ${errorText(e)}`);
-      if (!res.headersSent) sendJson(res, status, { error: { code: status === 413 ? 'body_too_large' : 'internal_error', message: status === 413 ? 'request body too large' : 'The host failed to handle the request.' } });
+      if (!res.headersSent) sendJson(res, status, { error: { code: status === 413 ? 'body_too_large' : 'internal_error', message: status === 413 ? 'request body too large' : 'The host failed to handle the request.', details: [] } });
       else res.destroy();
     });
   });

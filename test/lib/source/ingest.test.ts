@@ -1,6 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { UserError } from '../../../src/lib/platform/errors.js';
+import { Ingest } from '../../../src/lib/source/ingest.js';
+import { IdempotencyKeys } from '../../../src/lib/source/idempotency.js';
+import { PeopleState } from '../../../src/lib/source/people-state.js';
+import { errorResponse } from '../../../src/lib/platform/http.js';
+import { systemClock } from '../../../src/lib/platform/clock.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
 let services: Services;
@@ -109,4 +114,33 @@ describe('ingest', () => {
     expect((await log(ws, 'attributes')).length).toBe(1);
     expect((await services.source.head(ws, 'people')).stateSeq).toBe(1);
   });
+
+  // Issue 10.7: a people request whose segments committed and whose state update then failed was
+  // answered 500 "the request was not applied", although it was stored and will be exported.
+  it('a commit whose follow-up work fails is answered as accepted, and the follow-up is repaired by the next writer', async () => {
+    const ws = freshWorkspace();
+    class FailingState extends PeopleState {
+      override async apply(): Promise<void> {
+        throw new Error('peoplestate unavailable');
+      }
+    }
+    const deferred: unknown[] = [];
+    const failing = new Ingest(services.source, new FailingState(services.storage, services.source), systemClock, new IdempotencyKeys(services.storage, systemClock));
+    const answer = await failing.ingest(ws, 'people', [{ internal_customer_id: 'p', customer_id: 'c', attributes: { plan: 'pro' } }], { idempotencyKey: 'k1', onFollowUpError: (e) => deferred.push(e) });
+    expect(answer).toEqual({ accepted: 1, attributeChanges: 1 });
+    expect(deferred).toEqual([expect.objectContaining({ message: 'peoplestate unavailable' })]);
+    expect((await log(ws, 'people')).length).toBe(1);
+    // The retry replays; the next writer catches the state up from the log.
+    expect(await services.ingest.ingest(ws, 'people', [{ internal_customer_id: 'p', customer_id: 'c', attributes: { plan: 'pro' } }], { idempotencyKey: 'k1' })).toEqual({ accepted: 1, attributeChanges: 1, replayed: true });
+    expect((await services.ingest.ingest(ws, 'attributes', [{ internal_customer_id: 'p', attribute_name: 'plan', attribute_value: 'pro' }])).attributeChanges).toBe(0);
+    expect((await services.people.get(ws, ['p'])).get('p')!.attrs.plan[0]).toBe('pro');
+  });
+
+  it('an unexpected error is never answered as "not applied" (it may have been)', () => {
+    const r = errorResponse(new Error('socket hang up'), () => undefined);
+    expect(r.status).toBe(500);
+    expect((r.jsonBody as { error: { message: string } }).error.message).not.toMatch(/not applied/);
+    expect((r.jsonBody as { error: { details: unknown } }).error.details).toEqual([]);
+  });
 });
+
