@@ -47,6 +47,41 @@ const refusals = {
 // ---------------------------------------------------------------------------------------------
 // Table Storage
 
+/**
+ * An upper estimate of what one operation adds to an entity-group transaction's body: its entity as
+ * JSON (UTF-8, with type annotations), its keys again in the operation's URL, and its headers.
+ */
+export function batchOperationBytes(entity: { partitionKey: string; rowKey: string } & Record<string, unknown>): number {
+  let bytes = 1024 + 3 * (encodeURIComponent(entity.partitionKey).length + encodeURIComponent(entity.rowKey).length);
+  for (const [name, value] of Object.entries(entity)) {
+    bytes += Buffer.byteLength(JSON.stringify(name)) + 48;
+    if (typeof value === 'string') bytes += Buffer.byteLength(JSON.stringify(value));
+    else if (value instanceof Uint8Array) bytes += Math.ceil(value.byteLength / 3) * 4 + 2;
+    else bytes += 32;
+  }
+  return bytes;
+}
+
+/** Splits operations into entity-group transactions that Azure accepts: at most 100 operations and 4 MiB each. */
+export function transactionChunks<A extends readonly [string, { partitionKey: string; rowKey: string } & Record<string, unknown>, ...unknown[]]>(actions: A[]): A[][] {
+  const budget = AZURE_LIMITS.batchBytes - 64 * 1024; // the batch's own boundaries and headers
+  const chunks: A[][] = [];
+  let current: A[] = [];
+  let bytes = 0;
+  for (const action of actions) {
+    const size = batchOperationBytes(action[1]);
+    if (current.length > 0 && (current.length === AZURE_LIMITS.batchOperations || bytes + size > budget)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(action);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 const EDM_FIXED: Record<string, number> = { 'Edm.Int64': 8, 'Edm.Double': 8, 'Edm.DateTime': 8, 'Edm.Guid': 16, 'Edm.Int32': 4, 'Edm.Boolean': 1 };
 
 /** Bytes Azure stores for a property value (a string: 2 a UTF-16 code unit). */

@@ -5,6 +5,7 @@
 import { TableTransaction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
+import { transactionChunks } from '../platform/azure-limits.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -153,7 +154,9 @@ export class PeopleState {
       }
       if (tx.actions.length === 0) return;
       try {
-        await this.table.submitTransaction(tx.actions);
+        // 100 large states exceed a transaction's 4 MiB: commit by size. A part that committed before a
+        // conflict is skipped on the retry (its seqs are applied), so the parts need not be atomic together.
+        for (const part of transactionChunks(tx.actions)) await this.table.submitTransaction(part);
         return;
       } catch (e) {
         if (!isConflict(e)) throw e;

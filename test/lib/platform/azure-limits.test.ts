@@ -4,7 +4,7 @@ import { TableClient, TableTransaction, type TableEntity } from '@azure/data-tab
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AZURE_LIMITS, blobRefusal, entityRefusal } from '../../../src/lib/platform/azure-limits.js';
+import { AZURE_LIMITS, blobRefusal, entityRefusal, transactionChunks } from '../../../src/lib/platform/azure-limits.js';
 import { TABLES, type AppStorage } from '../../../src/lib/platform/storage.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
@@ -114,5 +114,18 @@ describe('Azure limits, enforced in the tests (AZURE_LIMITS_STRICT)', () => {
     expect(put('?comp=block&blockid=AA', AZURE_LIMITS.blockBytes)).toBeUndefined();
     expect(put('', AZURE_LIMITS.putBlobBytes + 1, 'BlockBlob')).toBe('RequestBodyTooLarge');
     expect(put('', AZURE_LIMITS.putBlobBytes, 'BlockBlob')).toBeUndefined();
+  });
+
+  it('transactionChunks: at most 100 operations and 4 MiB a transaction, in order, accepted by the strict table', async () => {
+    const pk = String(freshWorkspace());
+    const action = (i: number, chars: number) => ['create', { partitionKey: pk, rowKey: `r${String(i).padStart(3, '0')}`, v: 'é'.repeat(chars) }] as ['create', TableEntity];
+    expect(transactionChunks(Array.from({ length: 250 }, (_, i) => action(i, 1))).map((c) => c.length)).toEqual([100, 100, 50]);
+    // 120 entities of 30,000 two-byte characters: ~7 MB of JSON in all.
+    const big = Array.from({ length: 120 }, (_, i) => action(i, 30_000));
+    const chunks = transactionChunks(big);
+    expect(chunks.flat()).toEqual(big);
+    expect(chunks.length).toBeGreaterThan(1);
+    const table = storage.table(TABLES.peopleState);
+    for (const chunk of chunks) await table.submitTransaction(chunk);
   });
 });
