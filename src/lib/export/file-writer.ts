@@ -6,6 +6,7 @@ import { columnsFor, type FileType } from '../contract/schemas.js';
 import { blobName } from '../contract/naming.js';
 import { UserError } from '../platform/errors.js';
 import { sasContainer } from '../platform/storage.js';
+import { EXPORT_BLOCK_BYTES } from '../platform/config.js';
 import { ParquetFileWriter } from '../parquet/writer.js';
 import type { Integration } from '../integration/settings.js';
 import { containerError } from '../integration/settings.js';
@@ -38,7 +39,7 @@ export async function writeFile(integration: Integration, name: string, fileType
       await faults?.afterBlockStaged?.(++staged);
     },
   };
-  const writer = new ParquetFileWriter({ columns: columnsFor(fileType, integration.schemaVersion), sink });
+  const writer = new ParquetFileWriter({ columns: columnsFor(fileType, integration.schemaVersion), sink, blockBytes: EXPORT_BLOCK_BYTES });
   const produced = await produce((row) => writer.write(row));
   // No rows left (or only filtered ones, like events older than the window): the run is complete.
   if (produced.rows === 0) return undefined;
