@@ -2,10 +2,11 @@
 // create-only commit carrying the run id and end position in its metadata. If the name is already
 // taken by this run (crash between commit and checkpoint), the file is adopted: its metadata says
 // where it ended. Taken by anything else, the export stops with `file_name_taken`.
-import { ContainerClient } from '@azure/storage-blob';
 import { columnsFor, type FileType } from '../contract/schemas.js';
 import { blobName } from '../contract/naming.js';
 import { UserError } from '../platform/errors.js';
+import { sasContainer } from '../platform/storage.js';
+import { EXPORT_BLOCK_BYTES } from '../platform/config.js';
 import { ParquetFileWriter } from '../parquet/writer.js';
 import type { Integration } from '../integration/settings.js';
 import { containerError } from '../integration/settings.js';
@@ -28,7 +29,7 @@ export interface FileFaults {
 /** Writes the file; undefined when the producer had no rows (the run is complete). */
 export async function writeFile(integration: Integration, name: string, fileType: FileType, produce: Producer, run: Run, faults?: FileFaults): Promise<WrittenFile | undefined> {
   const customer = <T>(op: () => Promise<T>) => onCustomer(op, !!integration.sasPolicyId);
-  const container = new ContainerClient(integration.sasUrl);
+  const container = sasContainer(integration.sasUrl);
   const client = container.getBlockBlobClient(blobName(integration.blobPath, name));
   const blob = new CreateOnlyBlob(client);
   let staged = 0;
@@ -38,7 +39,7 @@ export async function writeFile(integration: Integration, name: string, fileType
       await faults?.afterBlockStaged?.(++staged);
     },
   };
-  const writer = new ParquetFileWriter({ columns: columnsFor(fileType, integration.schemaVersion), sink });
+  const writer = new ParquetFileWriter({ columns: columnsFor(fileType, integration.schemaVersion), sink, blockBytes: EXPORT_BLOCK_BYTES });
   const produced = await produce((row) => writer.write(row));
   // No rows left (or only filtered ones, like events older than the window): the run is complete.
   if (produced.rows === 0) return undefined;

@@ -41,7 +41,8 @@ export function snapshotRows(workspaceId: number, fileType: FileType, p: PersonS
       email_addr: p.email_addr,
     }];
   }
-  return Object.entries(p.attrs).map(([name, [value, ts]]) => ({
+  // Current attributes only: the state also remembers removals ([null, ts]).
+  return Object.entries(p.attrs).filter(([, [value]]) => value !== null).map(([name, [value, ts]]) => ({
     workspace_id: workspaceId,
     internal_customer_id: p.internal_customer_id,
     attribute_name: name,

@@ -10,9 +10,8 @@
 // cursor whose generation is behind (keeping its file sequence, so no name is ever reused).
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AnonymousCredential, ContainerClient } from '@azure/storage-blob';
 import type { AppStorage } from '../platform/storage.js';
-import { TABLES } from '../platform/storage.js';
+import { sasContainer, TABLES } from '../platform/storage.js';
 import { FILE_TYPES, SCHEMA_VERSIONS, V1_FILE_TYPES, fileTypeByName, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import { decryptSecret, encryptSecret } from './crypto.js';
 import { normalizeBlobPath, parseContainerSas, type ContainerSas } from './sas.js';
@@ -94,7 +93,7 @@ const PROBE_BLOB = '_warehouse_export_check';
 /** Writes, lists and reads a marker under the blob path: proves the SAS works and creates the path. */
 export async function probeContainer(sasUrl: string, blobPath: string): Promise<void> {
   // A validation answers within seconds: few retries, short tries.
-  const container = new ContainerClient(sasUrl, new AnonymousCredential(), { retryOptions: { maxTries: 2, tryTimeoutInMs: 15_000, retryDelayInMs: 200 } });
+  const container = sasContainer(sasUrl, { retryOptions: { maxTries: 2, tryTimeoutInMs: 15_000, retryDelayInMs: 200 } });
   const name = blobName(blobPath, PROBE_BLOB);
   const body = `written by the warehouse export to check access, ${new Date().toISOString()}\n`;
   const policy = new URL(sasUrl).searchParams.has('si');

@@ -7,6 +7,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { AZURE_LIMITS } from './azure-limits.js';
+
+/** Export files go to the customer's container as staged blocks of this size (the last one smaller). */
+export const EXPORT_BLOCK_BYTES = 8 * 1024 * 1024;
+/**
+ * A blob holds at most 50,000 blocks: 390 GiB of 8 MiB blocks. EXPORT_MAX_BYTES_PER_FILE is checked
+ * on an estimate that a file can outgrow (one more row, encoding), so it may be at most half of that.
+ */
+export const MAX_EXPORT_FILE_BYTES = (AZURE_LIMITS.blocksPerBlob * EXPORT_BLOCK_BYTES) / 2;
 
 export interface Config {
   /** The app's own storage account: queues, tables, source log. */
@@ -74,6 +83,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(String(issue.path[0]), issue.message);
   }
   const l = limits.data;
+  if (l.EXPORT_MAX_BYTES_PER_FILE > MAX_EXPORT_FILE_BYTES) {
+    throw new ConfigError('EXPORT_MAX_BYTES_PER_FILE', `must be at most ${MAX_EXPORT_FILE_BYTES}: a file is written as blocks of ${EXPORT_BLOCK_BYTES} bytes and an Azure blob holds at most ${AZURE_LIMITS.blocksPerBlob} blocks`);
+  }
   return {
     storageConnectionString: storage,
     exportSchedule,

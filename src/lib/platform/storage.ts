@@ -1,7 +1,8 @@
 // Clients for the app's own storage account (AzureWebJobsStorage): tables, the source-log container, the export queue.
 import { TableClient, type TableEntityResult } from '@azure/data-tables';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { QueueClient } from '@azure/storage-queue';
+import { AnonymousCredential, BlobServiceClient, ContainerClient, newPipeline, type StoragePipelineOptions } from '@azure/storage-blob';
+import { newPipeline as newQueuePipeline, QueueClient } from '@azure/storage-queue';
+import { blobLimitsFactory, limitsStrict, queueLimitsFactory, tableLimitsOptions } from './azure-limits.js';
 
 export const TABLES = {
   sourceIndex: 'sourceindex',
@@ -38,14 +39,15 @@ function createAppStorage(connectionString: string, exportQueueName: string, pre
   const table = (name: string) => {
     let t = tables.get(name);
     if (!t) {
-      t = TableClient.fromConnectionString(connectionString, `${prefix}${name}`, { allowInsecureConnection: insecure });
+      t = TableClient.fromConnectionString(connectionString, `${prefix}${name}`, { allowInsecureConnection: insecure, ...tableLimitsOptions() });
       tables.set(name, t);
     }
     return t;
   };
-  const blobService = BlobServiceClient.fromConnectionString(connectionString);
+  const plainBlobService = BlobServiceClient.fromConnectionString(connectionString);
+  const blobService = limitsStrict() ? new BlobServiceClient(plainBlobService.url, blobPipeline(plainBlobService.credential)) : plainBlobService;
   const sourceContainer = blobService.getContainerClient(`${prefix.toLowerCase()}${SOURCE_CONTAINER}`);
-  const exportQueue = new QueueClient(connectionString, exportQueueName);
+  const exportQueue = queueClient(connectionString, exportQueueName);
   let readiness: Promise<void> | undefined;
   const ready = () => {
     readiness ??= (async () => {
@@ -53,7 +55,7 @@ function createAppStorage(connectionString: string, exportQueueName: string, pre
         ...Object.values(TABLES).map((n) => table(n).createTable()),
         sourceContainer.createIfNotExists(),
         exportQueue.createIfNotExists(),
-        new QueueClient(connectionString, `${exportQueueName}-poison`).createIfNotExists(),
+        queueClient(connectionString, `${exportQueueName}-poison`).createIfNotExists(),
       ]);
     })().catch((e) => {
       readiness = undefined;
@@ -62,6 +64,28 @@ function createAppStorage(connectionString: string, exportQueueName: string, pre
     return readiness;
   };
   return { table, sourceContainer, exportQueue, ready };
+}
+
+/** A blob pipeline; with AZURE_LIMITS_STRICT=1 it refuses what Azure would (see azure-limits.ts). */
+function blobPipeline(credential: BlobServiceClient['credential'], options?: StoragePipelineOptions) {
+  const pipeline = newPipeline(credential, options);
+  if (limitsStrict()) pipeline.factories.push(blobLimitsFactory());
+  return pipeline;
+}
+
+/** A queue of the app's storage account (strict about Azure's limits like the other clients). */
+export function queueClient(connectionString: string, queueName: string): QueueClient {
+  const plain = new QueueClient(connectionString, queueName);
+  if (!limitsStrict()) return plain;
+  // The connection string's credential, kept by the SDK on the client (not public in its typings).
+  const pipeline = newQueuePipeline(Reflect.get(plain, 'credential') as Parameters<typeof newQueuePipeline>[0]);
+  pipeline.factories.push(queueLimitsFactory());
+  return new QueueClient(plain.url, pipeline);
+}
+
+/** A customer's container from its SAS URL (strict about Azure's limits like the app's own clients). */
+export function sasContainer(sasUrl: string, options?: StoragePipelineOptions): ContainerClient {
+  return new ContainerClient(sasUrl, blobPipeline(new AnonymousCredential(), options));
 }
 
 /** Table property holding an integer that may exceed 2^31 (seq numbers): stored as Edm.Int64. */

@@ -6,7 +6,7 @@ import { fileTypeByName, type FileType } from '../contract/schemas.js';
 import { UserError } from '../platform/errors.js';
 import { HeadMoved, type SourceLog, type SourceRecord } from './source-log.js';
 import type { PeopleState, PersonChanges, PersonState } from './people-state.js';
-import { applyAttributeRecord, applyPersonRecord, MAX_PERSON_ATTRIBUTES_CHARS } from './people-state.js';
+import { applyAttributeRecord, applyPersonRecord, changeTimestamp, MAX_PERSON_ATTRIBUTES_CHARS } from './people-state.js';
 import type { Clock } from '../platform/clock.js';
 import { backoff } from './source-log.js';
 import { claim, Replayed, type IdempotencyKeys } from './idempotency.js';
@@ -121,7 +121,7 @@ export class Ingest {
       const changeAttribute = (s: PersonState, name: string, value: string | null, at: number) => {
         const current = s.attrs[name]?.[0] ?? null;
         if (current === value) return; // an identical value (or removing an absent one) is no change
-        const record = { internal_customer_id: s.internal_customer_id, attribute_name: name, attribute_value: value, timestamp: at };
+        const record = { internal_customer_id: s.internal_customer_id, attribute_name: name, attribute_value: value, timestamp: changeTimestamp(at, s.attrs[name]?.[1]) };
         attrsOut.push(record);
         applyAttributeRecord(s, 0, record);
       };
@@ -134,7 +134,7 @@ export class Ingest {
           deleted: p.deleted ?? s.deleted,
           suppressed: p.suppressed ?? s.suppressed,
           created_at: p.created_at ?? s.created_at ?? now,
-          updated_at: updatedAt,
+          updated_at: changeTimestamp(updatedAt, s.updated_at),
           email_addr: p.email_addr === undefined ? s.email_addr : p.email_addr,
         };
         peopleOut.push(record);

@@ -5,6 +5,7 @@
 import { TableTransaction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
+import { transactionChunks } from '../platform/azure-limits.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -17,7 +18,7 @@ export interface PersonState {
   suppressed: boolean;
   created_at: number | null;
   updated_at: number | null;
-  /** attribute name → [value, timestamp ms] */
+  /** attribute name → [value, timestamp ms]; a removed attribute keeps [null, timestamp of its removal]. */
   attrs: Record<string, [string | null, number]>;
   /** Highest people / attributes seq_num applied. */
   pseq: number;
@@ -80,14 +81,24 @@ export function applyPersonRecord(s: PersonState, seq: number, r: SourceRecord):
   s.pseq = seq;
 }
 
-/** An attributes log record applied to a state. */
+/**
+ * An attributes log record applied to a state. A removal is kept as [null, timestamp]: a later change
+ * of the attribute must be exported after the removal too (SPEC 5.4).
+ */
 export function applyAttributeRecord(s: PersonState, seq: number, r: SourceRecord): void {
-  const name = r.attribute_name as string;
   const value = (r.attribute_value as string | null) ?? null;
-  if (value === null) delete s.attrs[name];
   // defineProperty, not assignment: a name like "__proto__" must stay a key (ingest refuses it too).
-  else Object.defineProperty(s.attrs, name, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(s.attrs, r.attribute_name as string, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
   s.aseq = seq;
+}
+
+/**
+ * The timestamp a people or attribute change is exported with (SPEC 5.4): its own, unless that is not
+ * later than the one exported before it for the same key, then 1 ms after that one. Loaders keep the
+ * latest updated_at / timestamp per key, so the latest change always wins and never ties.
+ */
+export function changeTimestamp(own: number, previous: number | null | undefined): number {
+  return previous !== null && previous !== undefined && own <= previous ? previous + 1 : own;
 }
 
 export interface PersonChanges {
@@ -153,7 +164,9 @@ export class PeopleState {
       }
       if (tx.actions.length === 0) return;
       try {
-        await this.table.submitTransaction(tx.actions);
+        // 100 large states exceed a transaction's 4 MiB: commit by size. A part that committed before a
+        // conflict is skipped on the retry (its seqs are applied), so the parts need not be atomic together.
+        for (const part of transactionChunks(tx.actions)) await this.table.submitTransaction(part);
         return;
       } catch (e) {
         if (!isConflict(e)) throw e;
