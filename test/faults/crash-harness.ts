@@ -137,7 +137,6 @@ export async function crashTrial(services: Services, lane: Lane, s: Scenario, se
   } else {
     // A new integration: cursors start over with an initial sync, sequences carry on.
     await services.integrations.delete(ws);
-    await services.cursors.resetAll(ws);
     await services.integrations.put(ws, { sasUrl: c.sasUrl, files: [fileType] });
   }
   const clock = new ManualClock(Date.now());
