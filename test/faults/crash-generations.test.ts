@@ -5,13 +5,12 @@
 // name is written (or tried) twice, the new generation's initial sync is whole, and the stale
 // worker writes nothing. Then DELETE racing a running export: the integration created again starts
 // with a whole initial sync whatever the old export was doing.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Admin } from '../../src/lib/api/admin.js';
 import type { ExportFaults } from '../../src/lib/export/job.js';
 import { ManualClock } from '../../src/lib/platform/clock.js';
-import { createServices, type Services } from '../../src/lib/services.js';
 import { customerContainer } from '../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../support/env.js';
+import { freshWorkspace, testServices } from '../support/env.js';
 import {
   Gate,
   changedBlobs,
@@ -29,12 +28,7 @@ import {
 } from '../support/faults.js';
 import { Crash, LEASE_MS, exporter, runToEnd, type Seam } from './crash-harness.js';
 
-let services: Services;
-beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
-});
+const services = await testServices();
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -4,21 +4,15 @@
 // is saved and the export goes on. Nothing is written under the old settings after the change, and
 // the new destination gets every change from the last checkpoint made before it (the cursor never
 // advances for rows that went to a destination the integration no longer has).
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Admin } from '../../src/lib/api/admin.js';
 import { ManualClock } from '../../src/lib/platform/clock.js';
-import { createServices, type Services } from '../../src/lib/services.js';
 import { customerContainer, type CustomerContainer } from '../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../support/env.js';
+import { freshWorkspace, testServices } from '../support/env.js';
 import { Gate, inventory, parquetNames, sequenceReuse, settle, sourceRecords, summary, verifyLogFiles, within } from '../support/faults.js';
 import { exporter, runToEnd, type Seam } from './crash-harness.js';
 
-let services: Services;
-beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
-});
+const services = await testServices();
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
