@@ -100,9 +100,9 @@ export interface TrialResult {
   ms: number;
 }
 
-const LEASE_MS = 60_000;
+export const LEASE_MS = 60_000;
 
-function exporter(services: Services, clock: ManualClock, maxRowsPerFile: number, faults?: ExportFaults): Exporter {
+export function exporter(services: Services, clock: ManualClock, maxRowsPerFile: number, faults?: ExportFaults): Exporter {
   return new Exporter({
     config: { ...services.config, maxRowsPerFile, leaseMs: LEASE_MS, timeBudgetMs: 3600_000 },
     storage: services.storage,
@@ -115,7 +115,7 @@ function exporter(services: Services, clock: ManualClock, maxRowsPerFile: number
   });
 }
 
-async function runToEnd(e: Exporter, ws: number, fileType: FileType, owner: string): Promise<ExportOutcome> {
+export async function runToEnd(e: Exporter, ws: number, fileType: FileType, owner: string): Promise<ExportOutcome> {
   for (let i = 0; i < 50; i++) {
     const out = await e.run({ workspaceId: ws, fileType }, owner);
     if (out.status !== 'continued') return out;
@@ -137,7 +137,6 @@ export async function crashTrial(services: Services, lane: Lane, s: Scenario, se
   } else {
     // A new integration: cursors start over with an initial sync, sequences carry on.
     await services.integrations.delete(ws);
-    await services.cursors.resetAll(ws);
     await services.integrations.put(ws, { sasUrl: c.sasUrl, files: [fileType] });
   }
   const clock = new ManualClock(Date.now());

@@ -177,6 +177,8 @@ describe('duplicate and concurrent messages for one pair', () => {
   // in flight (Cursors.resetAll) keeping nextSequence, so an integration created again at once on the
   // same container wrote the same file name as the old in-flight export; when the old one committed
   // first, the new run failed with file_name_taken on every tick until the owner deleted a file.
+  // Now (issue 10) the old export's name was reserved before it staged, the new integration's cursor
+  // is a new instance's, and the old export checks the settings before its commit and writes nothing.
   it('an integration deleted and created again while an export is in flight syncs without manual clean-up', async () => {
     const ws = freshWorkspace();
     const c = await customerContainer();
@@ -189,20 +191,20 @@ describe('duplicate and concurrent messages for one pair', () => {
     await old.reached; // the first export has staged file 1, not committed
     expect((await h.call('DELETE', `/workspaces/${ws}/integration`)).status).toBe(200);
     expect((await h.call('PUT', `/workspaces/${ws}/integration`, { sasUrl: c.sasUrl, files: ['deliveries'] })).status).toBe(201);
-    await fresh.reached; // the new integration's initial sync has staged its file 1 too
-    old.open(); // the old export commits first
-    await waitFor(() => h.logs.some((r) => r.message === 'export finished' && r.workspaceId === ws && r.outcome === 'busy'), 'the old export to stop');
+    await fresh.reached; // the new integration's initial sync has staged its file too
+    old.open(); // the old export reaches its commit first
+    await waitFor(() => h.logs.some((r) => r.message === 'export finished' && r.workspaceId === ws && ['busy', 'skipped'].includes(String(r.outcome))), 'the old export to stop');
     fresh.open();
     await h.host.whenIdle({ timeoutMs: 30_000 });
     h.setFaults(undefined);
     await h.sync(); // and one more tick
     const status = await h.call('GET', `/workspaces/${ws}/integration`);
     expect(status.body.files.deliveries).toMatchObject({ lastError: null, pendingChanges: 0 });
-    // File 1 is the deleted integration's last file; the new integration's initial sync follows it, whole.
+    // Sequence 1 went to the deleted integration's export, which wrote nothing; the new initial sync follows it, whole.
     const names = (await c.list()).filter((n) => n.endsWith('.parquet'));
     const records = await sourceRecords(h.services, ws, 'deliveries');
-    const verdict = await verifyLogFiles({ client: c.client, ws, fileType: 'deliveries', names: names.slice(1), records, startSeq: 0, headSeq: records.at(-1)!.seq });
-    expect([...verdict.problems, ...sequenceProblems('deliveries', ws, names, 1)]).toEqual([]);
+    const verdict = await verifyLogFiles({ client: c.client, ws, fileType: 'deliveries', names, records, startSeq: 0, headSeq: records.at(-1)!.seq });
+    expect([...verdict.problems, ...sequenceProblems('deliveries', ws, names, 2)]).toEqual([]);
   });
 
   it('nothing was poisoned and no worker failed', async () => {

@@ -2,6 +2,7 @@
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/lib/platform/config.js';
 import { appStorage, type AppStorage } from '../../src/lib/platform/storage.js';
+import { createServices, type Services } from '../../src/lib/services.js';
 
 export const TEST_KEY = Buffer.alloc(32, 7).toString('base64');
 /** Each test file (one process) gets its own tables, so one file's timer never exports another's workspaces. */
@@ -25,4 +26,11 @@ export async function testStorage(config: Config): Promise<AppStorage> {
   const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
   await storage.ready();
   return storage;
+}
+
+/** The app's services on the test Azurite, storage ready (for files that drive exporters themselves). */
+export async function testServices(overrides: Record<string, string> = {}): Promise<Services> {
+  const config = testConfig(overrides);
+  await testStorage(config);
+  return createServices(config);
 }

@@ -139,6 +139,28 @@ export function parseFileName(fileType: FileType, ws: number, name: string): Par
   return { name, sequence: Number(m[1]), ...(m[2] ? { part: Number(m[2]) } : {}) };
 }
 
+/** Exported parquet files of an inventory, in listing order. */
+export const parquetNames = (m: Map<string, BlobInfo>): string[] => [...m.keys()].filter((n) => n.endsWith('.parquet')).sort();
+
+/** The file sequence of any export file name (v1 or v4, any path; a metrics part gives its first sequence). */
+export const sequenceOf = (name: string): number => Number(/_(\d{20})(?:_\d{20})?\.parquet$/.exec(name)?.[1]);
+
+/**
+ * SPEC section 5.6: sequences that name more than one file (whatever the schema version or path; the
+ * parts of one initial metrics sync are one file here). Returns the problems found.
+ */
+export function sequenceReuse(names: string[]): string[] {
+  const files = new Map<number, Set<string>>();
+  for (const n of names) {
+    const file = n.replace(/(_\d{20})_\d{20}\.parquet$/, '$1.parquet');
+    files.set(sequenceOf(n), (files.get(sequenceOf(n)) ?? new Set()).add(file));
+  }
+  return [...files].filter(([, f]) => f.size > 1).map(([seq, f]) => `sequence ${seq} names ${f.size} files: ${[...f].join(', ')}`);
+}
+
+/** A promise's outcome or error, never a rejection (a worker run the test lets go on by itself). */
+export const settle = <T>(p: Promise<T>): Promise<{ outcome: T } | { error: unknown }> => p.then((outcome) => ({ outcome }), (error: unknown) => ({ error }));
+
 /**
  * File sequences in listing order: consecutive from `first`, never reused, no gaps; initial metrics
  * parts share one sequence with parts 1..n. Returns the problems found.

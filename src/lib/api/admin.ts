@@ -55,7 +55,6 @@ export class Admin {
   async delete(workspaceId: number): Promise<AdminAnswer> {
     await this.services.integrations.require(workspaceId);
     await this.services.integrations.delete(workspaceId);
-    await this.services.cursors.resetAll(workspaceId, this.services.clock.now());
     return { status: 200, body: { deleted: true, notice: 'Exports stopped and settings removed. Files already in your container are yours and stay there.' } };
   }
 }

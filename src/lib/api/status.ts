@@ -1,6 +1,7 @@
 // GET .../integration: the settings (never the SAS) and, per file type, where its export stands.
 import type { Services } from '../services.js';
 import { FILE_TYPES, V1_FILE_TYPES, type FileType } from '../contract/schemas.js';
+import { cursorFor } from '../export/cursors.js';
 
 export const SAS_EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
 
@@ -27,9 +28,11 @@ export async function integrationStatus(services: Pick<Services, 'integrations' 
   const files = {} as Record<FileType, FileStatus>;
   for (const fileType of FILE_TYPES) {
     if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(fileType)) continue;
-    const c = cursors.get(fileType);
+    // As the exporter sees it: another generation starts over, another instance's cursor counts as absent.
+    const stored = cursors.get(fileType);
+    const c = stored && cursorFor(stored, integration.instance, integration.generations[fileType] ?? 0);
     const head = await services.source.head(workspaceId, fileType);
-    const exportedThrough = c && (c.generation === (integration.generations[fileType] ?? 0)) ? c.lastSeq : 0;
+    const exportedThrough = c?.lastSeq ?? 0;
     const pending = Math.max(0, head.seq - exportedThrough);
     const oldest = pending > 0 ? await services.source.oldestCommitAfter(workspaceId, fileType, exportedThrough) : undefined;
     files[fileType] = {

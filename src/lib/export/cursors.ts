@@ -5,6 +5,14 @@ import { int64, num, TABLES } from '../platform/storage.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
 
+/** A file name handed out once: a sequence (or a part of the initial metrics sequence) for one destination. */
+export interface Slot {
+  sequence: number;
+  part?: number;
+  /** Where the name was reserved for (account, container, path, schema version). */
+  destination: string;
+}
+
 /** An export in progress: what it covers and how far it got (checkpointed after every file). */
 export interface Run {
   /** Written into every file's metadata: a file of this name from anything else is never taken for ours. */
@@ -19,6 +27,8 @@ export interface Run {
   nextPart?: number;
   /** Initial events: oldest timestamp included (fixed when the run starts). */
   eventsSince?: number;
+  /** The name reserved for the file being written (see reservation.ts); cleared by its checkpoint. */
+  slot?: Slot;
   startedAt: number;
   files: number;
   rows: number;
@@ -29,13 +39,14 @@ export interface Cursor {
   fileType: FileType;
   /** Source seq_num exported through by the last finished run; changesets start after it. */
   lastSeq: number;
-  /** Next file sequence; never reused. */
+  /** Next file sequence to hand out; every sequence below it was reserved once and is never handed out again. */
   nextSequence: number;
-  /** Sequence of the last file committed and checkpointed (0 = none); a reserved sequence is not one. */
+  /** Sequence of the last file checkpointed (0 = none); reserved sequences may lie beyond it. */
   lastFileSequence: number;
   /** An initial sync has finished (so the next run is a changeset). */
   initialDone: boolean;
-  /** The integration generation of this file type the cursor belongs to (see integration/settings.ts). */
+  /** The integration instance (one per create; '' = created before instances existed) and the generation of this file type it belongs to. */
+  instance: string;
   generation: number;
   run?: Run;
   leaseOwner?: string;
@@ -50,23 +61,20 @@ export interface Cursor {
 }
 
 export function newCursor(workspaceId: number, fileType: FileType): Cursor {
-  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, lastFileSequence: 0, initialDone: false, generation: 0, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
+  return { workspaceId, fileType, lastSeq: 0, nextSequence: 1, lastFileSequence: 0, initialDone: false, instance: '', generation: 0, leaseUntil: 0, filesExported: 0, rowsExported: 0 };
 }
 
-/** A cursor that starts over with an initial sync; its file sequence (and ETag) carry on, so no name is reused. */
-export function resetCursor(c: Cursor, generation: number): Cursor {
-  return {
-    ...newCursor(c.workspaceId, c.fileType),
-    nextSequence: c.nextSequence,
-    lastFileSequence: c.lastFileSequence,
-    generation,
-    filesExported: c.filesExported,
-    rowsExported: c.rowsExported,
-    lastExportAt: c.lastExportAt,
-    leaseOwner: c.leaseOwner,
-    leaseUntil: c.leaseUntil,
-    etag: c.etag,
-  };
+/**
+ * The cursor as an integration instance and generation see it. Another generation of the same
+ * integration (re-enabled sync, schema upgrade) starts over with an initial sync; another instance
+ * (the integration was deleted and created again) counts as absent, its lease too. Either way the
+ * file sequence (and the ETag) carry on: a name reserved before is never handed out again.
+ */
+export function cursorFor(c: Cursor, instance: string, generation: number): Cursor {
+  if (c.instance === instance && c.generation === generation) return c;
+  const fresh = { ...newCursor(c.workspaceId, c.fileType), nextSequence: c.nextSequence, instance, generation, etag: c.etag };
+  if (c.instance !== instance) return fresh;
+  return { ...fresh, lastFileSequence: c.lastFileSequence, filesExported: c.filesExported, rowsExported: c.rowsExported, lastExportAt: c.lastExportAt, leaseOwner: c.leaseOwner, leaseUntil: c.leaseUntil };
 }
 
 function toEntity(c: Cursor) {
@@ -77,6 +85,7 @@ function toEntity(c: Cursor) {
     nextSequence: int64(c.nextSequence),
     lastFileSequence: int64(c.lastFileSequence),
     initialDone: c.initialDone,
+    instance: c.instance,
     generation: c.generation,
     run: c.run ? JSON.stringify(c.run) : '',
     leaseOwner: c.leaseOwner ?? '',
@@ -96,8 +105,10 @@ function fromEntity(e: Record<string, unknown>): Cursor {
     fileType: e.rowKey as FileType,
     lastSeq: num(e.lastSeq),
     nextSequence: num(e.nextSequence),
-    lastFileSequence: num(e.lastFileSequence),
+    // Cursors saved before reservations: the next sequence followed the last file.
+    lastFileSequence: e.lastFileSequence === undefined ? Math.max(0, num(e.nextSequence) - 1) : num(e.lastFileSequence),
     initialDone: e.initialDone === true,
+    instance: String(e.instance ?? ''),
     generation: num(e.generation),
     run: e.run ? (JSON.parse(String(e.run)) as Run) : undefined,
     leaseOwner: (e.leaseOwner as string) || undefined,
@@ -148,18 +159,6 @@ export class Cursors {
     const filter = `leaseUntil gt ${now}L`;
     for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) out.add(`${e.partitionKey}|${e.rowKey}`);
     return out;
-  }
-
-  /** DELETE of the integration: every cursor of the workspace starts over, sequences carry on. */
-  async resetAll(workspaceId: number, now = Date.now()): Promise<void> {
-    for (const c of await this.list(workspaceId)) {
-      // An export in flight may still commit the file of its current sequence: the next run skips it.
-      const inFlight = c.run !== undefined || c.leaseUntil > now;
-      const reset = resetCursor(c, c.generation);
-      await this.save({ ...reset, nextSequence: reset.nextSequence + (inFlight ? 1 : 0), leaseOwner: undefined, leaseUntil: 0 }).catch((e) => {
-        if (!(e instanceof CursorMoved)) throw e;
-      });
-    }
   }
 
   /** Writes the cursor if nobody changed it since it was read; returns it with its new ETag. */

@@ -8,10 +8,12 @@
 // produce rows, write files, checkpoint after each one; hand the rest on when the time budget is spent.
 //
 // Crash safety: a run (what it covers, how far it got) is saved in the cursor before any file is
-// written, and checkpointed after each file. A file's name comes from the cursor (its sequence), its
-// content from an immutable source range, and it is committed create-only with its end position in
-// its metadata. A retry after a crash between commit and checkpoint finds the file already there,
+// written, and checkpointed after each file. A file's name is reserved in the cursor before its
+// first block is staged (reservation.ts: handed out once, ever), its content comes from an immutable
+// source range, and it is committed create-only with its end position in its metadata. A retry
+// after a crash between commit and checkpoint reuses the reservation, finds the file already there,
 // reads where it ended, and checkpoints that: nothing is written twice, nothing is skipped.
+// Settings are read again at every file boundary (settings-check.ts, SPEC 5.7).
 import type { Config } from '../platform/config.js';
 import type { AppStorage } from '../platform/storage.js';
 import type { Clock } from '../platform/clock.js';
@@ -19,12 +21,10 @@ import { UserError } from '../platform/errors.js';
 import { redact } from '../platform/redaction.js';
 import type { Logger } from '../platform/log.js';
 import { failureKind, telemetry } from '../platform/telemetry.js';
-import { V1_FILE_TYPES } from '../contract/schemas.js';
-import { fileName } from '../contract/naming.js';
 import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { Integration, Integrations } from '../integration/settings.js';
-import { CursorMoved, resetCursor, type Cursor, type Cursors } from './cursors.js';
+import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
 import { isLogRun, planRun, SNAPSHOT_TYPES } from './run-plan.js';
@@ -32,7 +32,9 @@ import { anonymizedPeople, type Anonymized } from './anonymize.js';
 import { logProducer } from './log-producer.js';
 import { snapshotProducer } from './snapshot-producer.js';
 import type { Producer } from './rows.js';
-import { writeFile, type FileFaults } from './file-writer.js';
+import { writeFile, type FileFaults, type WrittenFile } from './file-writer.js';
+import { destinationOf, slotName, withSlot } from './reservation.js';
+import { SettingsChanged, identityOf, isCurrent, notWanted, sameSettings, type Identity } from './settings-check.js';
 
 /** Fault seams for tests (crash at every step). Production passes none. */
 export interface ExportFaults extends FileFaults {
@@ -68,51 +70,70 @@ export class Exporter {
   }
 
   private async runPair(job: ExportJob, owner: string): Promise<ExportOutcome> {
-    const { cursors, clock, config } = this.deps;
+    const { cursors, clock, config, integrations } = this.deps;
     const started = clock.now();
-    const integration = await this.deps.integrations.get(job.workspaceId);
-    if (!integration || !integration.enabled || !integration.files.includes(job.fileType)) {
-      return { status: 'skipped', files: [], reason: 'no enabled integration for this file type' };
-    }
-    if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(job.fileType)) {
-      return { status: 'skipped', files: [], reason: 'schema v1 has no such file' };
-    }
-    let cursor = await this.takeLease(job, owner);
-    if (!cursor) return { status: 'busy', files: [] };
+    let integration = await integrations.get(job.workspaceId);
+    const reason = notWanted(integration, job.fileType);
+    if (reason) return { status: 'skipped', files: [], reason };
+    const identity = identityOf(integration!, job.fileType);
+    const leased = await this.takeLease(job, owner, identity);
+    if (!leased) return { status: 'busy', files: [] };
+    let cursor: Cursor = leased;
 
     const files: ExportOutcome['files'] = [];
     try {
-      const generation = integration.generations[job.fileType] ?? 0;
-      cursor = await this.decideRun(cursor, generation);
+      cursor = await this.decideRun(cursor);
       if (!cursor.run) {
         await cursors.save(released(cursor));
         return { status: 'nothing', files };
       }
       const anonymize = cursor.run.kind === 'initial' ? await anonymizedPeople(this.deps.people, job.workspaceId, job.fileType) : undefined;
       for (let first = true; ; first = false) {
-        // Disabled, turned off or restarted while we worked: stop here; the cursor keeps what was done.
-        if (!first && !(await this.stillWanted(job, generation))) {
-          await cursors.save(released(cursor));
-          return { status: 'skipped', files, reason: 'the integration changed during the export' };
-        }
+        // A file boundary: the file is written under the settings saved now (SPEC 5.7).
+        if (!first) integration = await integrations.get(job.workspaceId);
+        if (!isCurrent(integration, job.fileType, identity)) return await this.stop(cursor, job, files, integration);
+        const settings = integration;
+        const destination = destinationOf(settings);
         const run = cursor.run!;
-        const isPart = run.partSequence !== undefined;
-        const sequence = isPart ? run.partSequence! : cursor.nextSequence;
-        const name = fileName(job.fileType, integration.schemaVersion, job.workspaceId, sequence, isPart ? run.nextPart : undefined);
-        const file = await writeFile(integration, name, job.fileType, this.producer(cursor, integration, anonymize), run, this.deps.faults);
+        let file: WrittenFile | undefined;
+        try {
+          file = await writeFile(
+            {
+              integration: settings,
+              fileType: job.fileType,
+              runId: run.id,
+              reserve: async () => {
+                cursor = await this.reserve(cursor, destination);
+                return slotName(settings, cursor, cursor.run!.slot!);
+              },
+              beforeCommit: async () => {
+                const now = await integrations.get(job.workspaceId);
+                if (!isCurrent(now, job.fileType, identity) || !sameSettings(settings, now)) throw new SettingsChanged();
+              },
+            },
+            this.producer(cursor, settings, anonymize),
+            this.deps.faults,
+          );
+        } catch (e) {
+          if (e instanceof SettingsChanged) continue; // abandoned before its commit; the next boundary decides
+          throw e;
+        }
         if (!file) {
           // Nothing left: the run is complete.
           cursor = await cursors.save({ ...released(cursor), run: undefined, lastSeq: run.targetSeq, initialDone: true, lastError: undefined, lastErrorCode: undefined, lastErrorAt: undefined });
           return { status: files.length || run.files ? 'done' : 'nothing', files };
         }
-        files.push({ name, sequence, rows: file.rows, bytes: file.bytes });
+        const slot = cursor.run!.slot!;
+        files.push({ name: file.name, sequence: slot.sequence, rows: file.rows, bytes: file.bytes });
         telemetry.fileWritten(job, file.rows);
-        this.deps.log?.info('export file written', { workspaceId: job.workspaceId, fileType: job.fileType, file: name, sequence, ...(isPart ? { part: run.nextPart } : {}), rows: file.rows, bytes: file.bytes });
+        this.deps.log?.info('export file written', { workspaceId: job.workspaceId, fileType: job.fileType, file: file.name, sequence: slot.sequence, ...(slot.part !== undefined ? { part: slot.part } : {}), rows: file.rows, bytes: file.bytes });
+        // Checkpoint only while the integration still has this destination; else the rows go out again.
+        integration = await integrations.get(job.workspaceId);
+        if (!integration || destinationOf(integration) !== destination) continue;
         cursor = await cursors.save({
           ...cursor,
-          run: { ...run, position: file.end, files: run.files + 1, rows: run.rows + file.rows, ...(isPart ? { nextPart: run.nextPart! + 1 } : {}) },
-          nextSequence: isPart ? cursor.nextSequence : cursor.nextSequence + 1,
-          lastFileSequence: sequence,
+          run: { ...cursor.run!, slot: undefined, position: file.end, files: run.files + 1, rows: run.rows + file.rows },
+          lastFileSequence: slot.sequence,
           filesExported: cursor.filesExported + 1,
           rowsExported: cursor.rowsExported + file.rows,
           lastExportAt: clock.now(),
@@ -133,9 +154,10 @@ export class Exporter {
   }
 
   /** One worker per pair: the cursor's lease (a crashed worker's lease expires). Undefined when busy. */
-  private async takeLease(job: ExportJob, owner: string): Promise<Cursor | undefined> {
+  private async takeLease(job: ExportJob, owner: string, identity: Identity): Promise<Cursor | undefined> {
     const { cursors, clock, config } = this.deps;
-    const cursor = await cursors.get(job.workspaceId, job.fileType);
+    // Another generation starts over, another instance's cursor counts as absent (sequences carry on).
+    const cursor = cursorFor(await cursors.get(job.workspaceId, job.fileType), identity.instance, identity.generation);
     if (cursor.leaseUntil > clock.now() && cursor.leaseOwner !== owner) return undefined;
     try {
       return await cursors.save({ ...cursor, leaseOwner: owner, leaseUntil: clock.now() + config.leaseMs });
@@ -146,10 +168,8 @@ export class Exporter {
   }
 
   /** The run this invocation works on, saved in the cursor; a cursor without a run has nothing to do. */
-  private async decideRun(cursor: Cursor, generation: number): Promise<Cursor> {
+  private async decideRun(cursor: Cursor): Promise<Cursor> {
     const { cursors } = this.deps;
-    // Re-enabled sync or schema upgrade: this file type starts over (its sequence carries on).
-    if (cursor.generation !== generation) cursor = await cursors.save(resetCursor(cursor, generation));
     if (!cursor.run) {
       const run = await planRun(this.deps, cursor, this.deps.clock.now());
       if (!run) return cursor;
@@ -164,6 +184,20 @@ export class Exporter {
     return cursor;
   }
 
+  /** The name of the run's next file, reserved in the cursor before its first block is staged. */
+  private async reserve(cursor: Cursor, destination: string): Promise<Cursor> {
+    const reserved = withSlot(cursor, destination);
+    if (reserved === cursor) return cursor; // a retry of this run: its own name (and maybe its committed file)
+    return this.deps.cursors.save({ ...reserved, leaseUntil: this.deps.clock.now() + this.deps.config.leaseMs });
+  }
+
+  /** The integration changed under this export: stop where the cursor is; a new generation or instance starts now. */
+  private async stop(cursor: Cursor, job: ExportJob, files: ExportOutcome['files'], now: Integration | undefined): Promise<ExportOutcome> {
+    await this.deps.cursors.save(released(cursor));
+    if (!notWanted(now, job.fileType)) await this.enqueue(job);
+    return { status: 'skipped', files, reason: 'the integration changed during the export' };
+  }
+
   private producer(cursor: Cursor, integration: Integration, anonymize?: Anonymized): Producer {
     const run = cursor.run!;
     const { config, faults } = this.deps;
@@ -172,11 +206,6 @@ export class Exporter {
     }
     const range = { workspaceId: cursor.workspaceId, fileType: cursor.fileType, after: Number(run.position), target: run.targetSeq, since: run.eventsSince };
     return logProducer(this.deps.source, config, range, { version: integration.schemaVersion, anonymize, afterSourceRead: faults?.afterSourceRead });
-  }
-
-  private async stillWanted(job: ExportJob, generation: number): Promise<boolean> {
-    const i = await this.deps.integrations.get(job.workspaceId);
-    return !!i && i.enabled && i.files.includes(job.fileType) && (i.generations[job.fileType] ?? 0) === generation;
   }
 
   /**
@@ -200,7 +229,10 @@ export class Exporter {
 
   /** Age of the oldest change of the pair not exported yet (0 when up to date). */
   private async lagSeconds(job: ExportJob): Promise<number | undefined> {
-    const cursor = await this.deps.cursors.get(job.workspaceId, job.fileType);
+    const integration = await this.deps.integrations.get(job.workspaceId);
+    if (!integration) return undefined;
+    const { instance, generation } = identityOf(integration, job.fileType);
+    const cursor = cursorFor(await this.deps.cursors.get(job.workspaceId, job.fileType), instance, generation);
     const oldest = await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, cursor.lastSeq);
     return oldest === undefined ? 0 : Math.max(0, Math.round((this.deps.clock.now() - oldest) / 1000));
   }

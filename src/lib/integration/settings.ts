@@ -7,7 +7,9 @@
 //
 // "Send all history again" (re-enable, schema upgrade) is a generation bump: each file type has a
 // generation here and its cursor remembers the generation it exported under; the exporter resets a
-// cursor whose generation is behind (keeping its file sequence, so no name is ever reused).
+// cursor whose generation is behind. Each created integration is a new instance (an id its cursors
+// carry): after DELETE and PUT, the old cursors count as absent. File sequences carry on through
+// both, so no name is ever reused (export/cursors.ts, export/reservation.ts).
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AppStorage } from '../platform/storage.js';
@@ -37,6 +39,8 @@ export interface Integration {
   sasExpiresOn?: string;
   sasPermissions?: string;
   sasPolicyId?: string;
+  /** New for every created integration: cursors of another instance count as absent ('' = created before instances existed). */
+  instance: string;
   /** Per file type: bumped when that file must be sent from the beginning of history again. */
   generations: Partial<Record<FileType, number>>;
   /** Per file type: when it was turned off (for the People 7-day rule). */
@@ -47,10 +51,10 @@ export interface Integration {
 }
 
 /** What may be shown: no SAS. */
-export type IntegrationView = Omit<Integration, 'sasUrl' | 'etag' | 'generations'>;
+export type IntegrationView = Omit<Integration, 'sasUrl' | 'etag' | 'generations' | 'instance'>;
 
 export function view(i: Integration): IntegrationView {
-  const { sasUrl: _secret, etag: _etag, generations: _g, ...rest } = i;
+  const { sasUrl: _secret, etag: _etag, generations: _g, instance: _i, ...rest } = i;
   return rest;
 }
 
@@ -215,6 +219,7 @@ export class Integrations {
       sasExpiresOn: sas.expiresOn?.toISOString(),
       sasPermissions: sas.policyId ? undefined : sas.permissions,
       sasPolicyId: sas.policyId,
+      instance: previous?.instance ?? randomUUID(),
       generations: previous?.generations ?? {},
       disabledAt,
       createdAt: previous?.createdAt ?? now,
@@ -292,7 +297,11 @@ export class Integrations {
     };
   }
 
-  /** DELETE: settings go; files in the customer's container are theirs and stay. */
+  /**
+   * DELETE: settings go; files in the customer's container are theirs and stay. The cursors stay too
+   * but belong to this instance, so an integration created again starts over (and its sequences
+   * carry on): nothing has to be reset, and no export in flight can undo it.
+   */
   async delete(workspaceId: number): Promise<boolean> {
     try {
       await this.table.deleteEntity(String(workspaceId), 'settings');
@@ -357,7 +366,7 @@ export class Integrations {
       disabledAt: JSON.stringify(i.disabledAt),
       createdAt: new Date(i.createdAt),
       updatedAt: new Date(i.updatedAt),
-      instance: randomUUID(),
+      instanceId: i.instance,
     };
     try {
       if (create || !i.etag) await this.table.createEntity(entity);
@@ -382,6 +391,7 @@ export class Integrations {
       sasExpiresOn: (e.sasExpiresOn as string) || undefined,
       sasPermissions: (e.sasPermissions as string) || undefined,
       sasPolicyId: (e.sasPolicyId as string) || undefined,
+      instance: String(e.instanceId ?? ''),
       generations: e.generations ? JSON.parse(String(e.generations)) : {},
       disabledAt: e.disabledAt ? JSON.parse(String(e.disabledAt)) : {},
       createdAt: time(e.createdAt),
