@@ -3,6 +3,7 @@ import { loadConfig, type Config } from './platform/config.js';
 import { appStorage, type AppStorage } from './platform/storage.js';
 import { SourceLog } from './source/source-log.js';
 import { PeopleState } from './source/people-state.js';
+import { DeliveryOwners } from './source/delivery-owners.js';
 import { Ingest } from './source/ingest.js';
 import { Integrations } from './integration/settings.js';
 import { Cursors } from './export/cursors.js';
@@ -18,6 +19,7 @@ export interface Services {
   storage: AppStorage;
   source: SourceLog;
   people: PeopleState;
+  deliveryOwners: DeliveryOwners;
   ingest: Ingest;
   integrations: Integrations;
   cursors: Cursors;
@@ -29,6 +31,7 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
   const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
   const people = new PeopleState(storage, source);
+  const deliveryOwners = new DeliveryOwners(storage, source);
   const integrations = new Integrations(storage, config.sasEncryptionKey, clock);
   const cursors = new Cursors(storage);
   return {
@@ -36,11 +39,12 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
     storage,
     source,
     people,
+    deliveryOwners,
     ingest: new Ingest(source, people, clock),
     integrations,
     cursors,
     clock,
-    exporter: (log) => new Exporter({ config, storage, source, people, integrations, cursors, clock, log }),
+    exporter: (log) => new Exporter({ config, storage, source, people, deliveryOwners, integrations, cursors, clock, log }),
   };
 }
 

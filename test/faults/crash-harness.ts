@@ -108,6 +108,7 @@ function exporter(services: Services, clock: ManualClock, maxRowsPerFile: number
     storage: services.storage,
     source: services.source,
     people: services.people,
+    deliveryOwners: services.deliveryOwners,
     integrations: services.integrations,
     cursors: services.cursors,
     clock,

@@ -35,6 +35,11 @@ export interface Cursor {
   initialDone: boolean;
   /** The integration generation of this file type the cursor belongs to (see integration.ts). */
   generation: number;
+  /**
+   * People log position fixed when this generation's initial sync was planned: people deleted or
+   * suppressed by then are anonymized in its files and changesets (anonymize.ts). Undefined: not yet.
+   */
+  anonymizeAt?: number;
   run?: Run;
   leaseOwner?: string;
   leaseUntil: number;
@@ -74,6 +79,7 @@ function toEntity(c: Cursor) {
     nextSequence: int64(c.nextSequence),
     initialDone: c.initialDone,
     generation: c.generation,
+    ...(c.anonymizeAt === undefined ? {} : { anonymizeAt: int64(c.anonymizeAt) }),
     run: c.run ? JSON.stringify(c.run) : '',
     leaseOwner: c.leaseOwner ?? '',
     leaseUntil: int64(c.leaseUntil),
@@ -94,6 +100,7 @@ function fromEntity(e: Record<string, unknown>): Cursor {
     nextSequence: num(e.nextSequence),
     initialDone: e.initialDone === true,
     generation: num(e.generation),
+    anonymizeAt: e.anonymizeAt === undefined || e.anonymizeAt === null ? undefined : num(e.anonymizeAt),
     run: e.run ? (JSON.parse(String(e.run)) as Run) : undefined,
     leaseOwner: (e.leaseOwner as string) || undefined,
     leaseUntil: num(e.leaseUntil),

@@ -253,16 +253,6 @@ export class PeopleState {
     }
   }
 
-  /** internal_customer_ids of people deleted or suppressed now (their history is anonymized in initial syncs). */
-  async deletedOrSuppressed(workspaceId: number): Promise<Set<string>> {
-    const out = new Set<string>();
-    const filter = `PartitionKey eq '${workspaceId}' and (deleted eq true or suppressed eq true)`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
-      out.add(decodeKey(String(e.rowKey)));
-    }
-    return out;
-  }
-
   /**
    * Of these people, those deleted or suppressed once the people log reached `seq` (their history is
    * anonymized). Point reads of the few gone-span properties only, never the attributes; memory and
