@@ -3,6 +3,7 @@ import { loadConfig, type Config } from './platform/config.js';
 import { appStorage, type AppStorage } from './platform/storage.js';
 import { SourceLog } from './source/source-log.js';
 import { PeopleState } from './source/people-state.js';
+import { DeliveryOwners } from './source/delivery-owners.js';
 import { Ingest } from './source/ingest.js';
 import { IdempotencyKeys } from './source/idempotency.js';
 import { Integrations } from './integration/settings.js';
@@ -19,6 +20,7 @@ export interface Services {
   storage: AppStorage;
   source: SourceLog;
   people: PeopleState;
+  deliveryOwners: DeliveryOwners;
   ingest: Ingest;
   integrations: Integrations;
   cursors: Cursors;
@@ -30,6 +32,7 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
   const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
   const people = new PeopleState(storage, source);
+  const deliveryOwners = new DeliveryOwners(storage, source);
   const integrations = new Integrations(storage, config.sasEncryptionKey, clock);
   const cursors = new Cursors(storage);
   return {
@@ -37,11 +40,12 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
     storage,
     source,
     people,
+    deliveryOwners,
     ingest: new Ingest(source, people, clock, new IdempotencyKeys(storage, clock)),
     integrations,
     cursors,
     clock,
-    exporter: (log) => new Exporter({ config, storage, source, people, integrations, cursors, clock, log }),
+    exporter: (log) => new Exporter({ config, storage, source, people, deliveryOwners, integrations, cursors, clock, log }),
   };
 }
 

@@ -175,10 +175,10 @@ describe('export pipeline end to end', () => {
       { internal_customer_id: 'p2', deleted: true },
       { internal_customer_id: 'p3', deleted: false },
     ]);
-    // Changesets are not anonymized (pdel's new delivery carries its id).
+    // Changesets keep the initial sync's rule: pdel was deleted before it, so its new delivery goes out without its id.
     expect(await duck(`SELECT delivery_id, internal_customer_id, campaign_id FROM '${del2}' ORDER BY 1`)).toEqual([
       { delivery_id: 'd1', internal_customer_id: 'p1', campaign_id: 100n },
-      { delivery_id: 'd4', internal_customer_id: 'pdel', campaign_id: null },
+      { delivery_id: 'd4', internal_customer_id: null, campaign_id: null },
     ]);
 
     // A third tick with nothing new writes nothing (no empty files).
@@ -271,15 +271,12 @@ function expectedState(fileType: FileType): Rec[] {
   }
   if (fileType === 'people') for (const id of deletedAtFirstSync) state.delete(id);
   if (fileType === 'events') state.delete('ev-old');
-  // History rows of people deleted/suppressed before the first sync were anonymized in the initial files
-  // and not re-sent since, except rows changed after the first sync (d4 belongs to pdel, sent in a changeset).
-  const initialIds = new Set(['d2', 'd3', 's2', 'ev2']);
-  for (const [k, r] of state) {
-    if (initialIds.has(k) && 'internal_customer_id' in r && deletedAtFirstSync.has(r.internal_customer_id as string)) {
-      if (fileType === 'subjects' && r.campaign_id === 22) continue; // s2 changed after the first sync: a changeset row
-      r.internal_customer_id = null;
-    }
-    if (fileType === 'content' && r.recipient === 'gone@example.com' && k === 'd2' && r.body === 'sms text') r.recipient = null;
+  // Rows of people deleted/suppressed before the first sync are anonymized, in the initial files and in
+  // changesets (d4, s2 changed after it); content by the person of its delivery.
+  const ownerOf = new Map(source.deliveries.map((d) => [d.delivery_id, d.internal_customer_id as string]));
+  for (const r of state.values()) {
+    if ('internal_customer_id' in r && deletedAtFirstSync.has(r.internal_customer_id as string)) r.internal_customer_id = null;
+    if (fileType === 'content' && deletedAtFirstSync.has(ownerOf.get(r.delivery_id) as string)) r.recipient = null;
   }
   return [...state.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
 }

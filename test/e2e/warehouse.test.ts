@@ -48,9 +48,23 @@ function rowOf(t: FileType, r: Rec): Rec {
   return Object.fromEntries(cols.map((c) => [c.name, c.name === 'workspace_id' ? pipeline.ws : c.type === 'TIMESTAMP' ? (ms(r[c.name]) ?? null) : (r[c.name] ?? null)]));
 }
 
+/** People deleted or suppressed before the first sync (set by initialSyncSemantics), and each delivery's person. */
+const goneAtFirstSync = new Set<string>();
+const deliveryOwner = new Map<unknown, string>();
+
+/** SPEC section 4: such a person's rows lose their id, and content of their deliveries its recipient. */
+function anonymized(t: FileType, row: Rec): Rec {
+  if (t !== 'people' && t !== 'attributes' && goneAtFirstSync.has(row.internal_customer_id as string)) row.internal_customer_id = null;
+  if (t === 'content' && goneAtFirstSync.has(deliveryOwner.get(row.delivery_id) as string)) row.recipient = null;
+  return row;
+}
+
 async function ingest(t: FileType, records: Rec[]) {
   await pipeline.ingest(table(t), records);
-  for (const r of records) expected[t].set(keyOf(t, r), rowOf(t, r));
+  for (const r of records) {
+    if (t === 'deliveries') deliveryOwner.set(r.delivery_id, r.internal_customer_id as string);
+    expected[t].set(keyOf(t, r), anonymized(t, rowOf(t, r)));
+  }
 }
 
 const attrText = (v: unknown) => (v === null ? null : typeof v === 'string' ? v : JSON.stringify(v));
@@ -96,17 +110,10 @@ async function ingestAttributes(records: Rec[]) {
 
 /** The initial sync: people deleted or suppressed by then are left out, their history anonymized. */
 function initialSyncSemantics() {
-  const gone = [...persons].filter(([, p]) => p.deleted || p.suppressed);
-  const ids = new Set(gone.map(([id]) => id));
-  const addresses = new Set(gone.map(([, p]) => p.email_addr));
-  for (const id of ids) expected.people.delete(id);
-  for (const [k, r] of expected.attributes) if (ids.has(r.internal_customer_id as string)) expected.attributes.delete(k);
-  for (const t of FILE_TYPES) {
-    for (const r of expected[t].values()) {
-      if (t !== 'people' && t !== 'attributes' && ids.has(r.internal_customer_id as string)) r.internal_customer_id = null;
-      if (addresses.has(r.recipient as string)) r.recipient = null;
-    }
-  }
+  for (const [id, p] of persons) if (p.deleted || p.suppressed) goneAtFirstSync.add(id);
+  for (const id of goneAtFirstSync) expected.people.delete(id);
+  for (const [k, r] of expected.attributes) if (goneAtFirstSync.has(r.internal_customer_id as string)) expected.attributes.delete(k);
+  for (const t of FILE_TYPES) for (const r of expected[t].values()) anonymized(t, r);
 }
 
 const sorted = (t: FileType) => [...expected[t].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => ({ ...r }));

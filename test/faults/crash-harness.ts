@@ -108,6 +108,7 @@ export function exporter(services: Services, clock: ManualClock, maxRowsPerFile:
     storage: services.storage,
     source: services.source,
     people: services.people,
+    deliveryOwners: services.deliveryOwners,
     integrations: services.integrations,
     cursors: services.cursors,
     clock,

@@ -464,6 +464,7 @@ export async function startFaultHost(opts: { name?: string; settings?: Record<st
       storage: services.storage,
       source: services.source,
       people: services.people,
+      deliveryOwners: services.deliveryOwners,
       integrations: services.integrations,
       cursors: services.cursors,
       clock: services.clock,

@@ -1,28 +1,51 @@
-// SPEC section 4: the history of a person deleted or suppressed before the first sync goes out
-// anonymized. Initial syncs of the history types null the person's id, and content nulls the
-// recipient of such a person's messages.
+// SPEC section 4: history rows of people deleted or suppressed before the first sync go out
+// anonymized, and a row belongs to a person, never to a string. Deliveries, subjects and events
+// belong to their internal_customer_id (nulled); content belongs to the person of its delivery
+// (delivery_id → that delivery's internal_customer_id) and loses its recipient.
+//
+// "Before the first sync" is fixed per file type and integration generation: the people log position
+// saved in the cursor when the initial sync is planned (`anonymizeAt`), after the people state caught
+// up, so a deletion committed just before is included and a later one is not. Changesets of the same
+// generation apply the same rule, so a re-sent row stays anonymized. Memory is bounded: nothing holds
+// the set of deleted people; each file resolves the distinct owners of its own rows (at most
+// EXPORT_MAX_ROWS_PER_FILE) by point reads of people state (and, for content, the delivery index).
 import type { FileType } from '../contract/schemas.js';
 import type { Row } from '../parquet/writer.js';
 import type { PeopleState } from '../source/people-state.js';
+import type { DeliveryOwners } from '../source/delivery-owners.js';
 
-export interface Anonymized {
-  ids: Set<string>;
-  addresses: Set<string>;
+/** The column a row's owner is found in, per file type; undefined: the type carries no person. */
+export function ownerColumn(fileType: FileType): 'internal_customer_id' | 'delivery_id' | undefined {
+  if (fileType === 'content') return 'delivery_id';
+  if (fileType === 'deliveries' || fileType === 'subjects' || fileType === 'events') return 'internal_customer_id';
+  return undefined;
 }
 
-/** People deleted or suppressed now: their ids (and addresses, for content recipients); undefined when none apply. */
-export async function anonymizedPeople(people: PeopleState, workspaceId: number, fileType: FileType): Promise<Anonymized | undefined> {
-  if (fileType === 'people' || fileType === 'attributes' || fileType === 'metrics') return undefined;
-  const ids = await people.deletedOrSuppressed(workspaceId);
-  if (ids.size === 0) return undefined;
-  const addresses = new Set<string>();
-  if (fileType === 'content') {
-    for (const s of (await people.get(workspaceId, ids)).values()) if (s.email_addr) addresses.add(s.email_addr);
-  }
-  return { ids, addresses };
+/** Resolves the owners of one file's rows to those whose rows are anonymized. */
+export interface Anonymizer {
+  column: 'internal_customer_id' | 'delivery_id';
+  resolve(owners: Iterable<string>): Promise<Set<string>>;
 }
 
-export function anonymizeRow(row: Row, a: Anonymized): void {
-  if (typeof row.internal_customer_id === 'string' && a.ids.has(row.internal_customer_id)) row.internal_customer_id = null;
-  if (typeof row.recipient === 'string' && a.addresses.has(row.recipient)) row.recipient = null;
+export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt'>; deliveryOwners: Pick<DeliveryOwners, 'owners'> }, workspaceId: number, fileType: FileType, peopleSeq: number): Anonymizer | undefined {
+  const column = ownerColumn(fileType);
+  if (!column) return undefined;
+  const gone = (ids: Iterable<string>) => deps.people.goneAt(workspaceId, ids, peopleSeq);
+  if (column === 'internal_customer_id') return { column, resolve: gone };
+  return {
+    column,
+    async resolve(deliveryIds) {
+      const owners = await deps.deliveryOwners.owners(workspaceId, deliveryIds);
+      const people = await gone([...owners.values()].filter((p): p is string => p !== null));
+      return new Set([...owners].filter(([, p]) => p !== null && people.has(p)).map(([d]) => d));
+    },
+  };
+}
+
+/** Anonymizes a row whose owner (its `column` value) is in `anonymized`. */
+export function anonymizeRow(row: Row, column: Anonymizer['column'], anonymized: Set<string>): void {
+  const owner = row[column];
+  if (typeof owner !== 'string' || !anonymized.has(owner)) return;
+  if (column === 'delivery_id') row.recipient = null;
+  else row.internal_customer_id = null;
 }

@@ -48,6 +48,11 @@ export interface Cursor {
   /** The integration instance (one per create; '' = created before instances existed) and the generation of this file type it belongs to. */
   instance: string;
   generation: number;
+  /**
+   * People log position fixed when this generation's initial sync was planned: people deleted or
+   * suppressed by then are anonymized in its files and changesets (anonymize.ts). Undefined: not yet.
+   */
+  anonymizeAt?: number;
   run?: Run;
   leaseOwner?: string;
   leaseUntil: number;
@@ -87,6 +92,7 @@ function toEntity(c: Cursor) {
     initialDone: c.initialDone,
     instance: c.instance,
     generation: c.generation,
+    ...(c.anonymizeAt === undefined ? {} : { anonymizeAt: int64(c.anonymizeAt) }),
     run: c.run ? JSON.stringify(c.run) : '',
     leaseOwner: c.leaseOwner ?? '',
     leaseUntil: int64(c.leaseUntil),
@@ -110,6 +116,7 @@ function fromEntity(e: Record<string, unknown>): Cursor {
     initialDone: e.initialDone === true,
     instance: String(e.instance ?? ''),
     generation: num(e.generation),
+    anonymizeAt: e.anonymizeAt === undefined || e.anonymizeAt === null ? undefined : num(e.anonymizeAt),
     run: e.run ? (JSON.parse(String(e.run)) as Run) : undefined,
     leaseOwner: (e.leaseOwner as string) || undefined,
     leaseUntil: num(e.leaseUntil),

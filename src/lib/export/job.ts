@@ -23,12 +23,13 @@ import type { Logger } from '../platform/log.js';
 import { failureKind, telemetry } from '../platform/telemetry.js';
 import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
+import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
 import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
 import { isLogRun, planRun, SNAPSHOT_TYPES } from './run-plan.js';
-import { anonymizedPeople, type Anonymized } from './anonymize.js';
+import { anonymizer, ownerColumn, type Anonymizer } from './anonymize.js';
 import { logProducer } from './log-producer.js';
 import { snapshotProducer } from './snapshot-producer.js';
 import type { Producer } from './rows.js';
@@ -47,6 +48,7 @@ export interface ExporterDeps {
   storage: AppStorage;
   source: SourceLog;
   people: PeopleState;
+  deliveryOwners: DeliveryOwners;
   integrations: Integrations;
   cursors: Cursors;
   clock: Clock;
@@ -87,13 +89,19 @@ export class Exporter {
         await cursors.save(released(cursor));
         return { status: 'nothing', files };
       }
-      const anonymize = cursor.run.kind === 'initial' ? await anonymizedPeople(this.deps.people, job.workspaceId, job.fileType) : undefined;
+      const anonymize = cursor.anonymizeAt === undefined ? undefined : anonymizer(this.deps, job.workspaceId, job.fileType, cursor.anonymizeAt);
       for (let first = true; ; first = false) {
         // A file boundary: the file is written under the settings saved now (SPEC 5.7).
         if (!first) integration = await integrations.get(job.workspaceId);
         if (!isCurrent(integration, job.fileType, identity)) return await this.stop(cursor, job, files, integration);
         const settings = integration;
         const destination = destinationOf(settings);
+        // Content rows find their person through the delivery index: bring it up to the deliveries head.
+        if (anonymize?.column === 'delivery_id' && !(await this.deps.deliveryOwners.catchUp(job.workspaceId, () => clock.now(), started + config.timeBudgetMs))) {
+          await cursors.save(released(cursor));
+          await this.enqueue(job);
+          return { status: 'continued', files };
+        }
         const run = cursor.run!;
         let file: WrittenFile | undefined;
         try {
@@ -173,9 +181,16 @@ export class Exporter {
     if (!cursor.run) {
       const run = await planRun(this.deps, cursor, this.deps.clock.now());
       if (!run) return cursor;
-      return cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
+      cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
     }
-    if (isLogRun(cursor.fileType, cursor.run)) {
+    if (cursor.run?.kind === 'initial' && cursor.anonymizeAt === undefined && ownerColumn(cursor.fileType)) {
+      // "Deleted before the first sync", fixed for this generation: the people log as of now, after
+      // the people state caught up (so a deletion committed just before counts). Also fixes it for
+      // an initial run planned before this rule existed.
+      const heads = await this.deps.people.catchUp(cursor.workspaceId);
+      return cursors.save({ ...cursor, anonymizeAt: heads.people.seq });
+    }
+    if (cursor.run && isLogRun(cursor.fileType, cursor.run)) {
       // A resumed log run (after a failure or a continuation) also takes what arrived since it
       // started: its files are cut from `position` on, so a later target changes nothing already written.
       const head = await this.deps.source.head(cursor.workspaceId, cursor.fileType);
@@ -198,7 +213,7 @@ export class Exporter {
     return { status: 'skipped', files, reason: 'the integration changed during the export' };
   }
 
-  private producer(cursor: Cursor, integration: Integration, anonymize?: Anonymized): Producer {
+  private producer(cursor: Cursor, integration: Integration, anonymize?: Anonymizer): Producer {
     const run = cursor.run!;
     const { config, faults } = this.deps;
     if (run.kind === 'initial' && SNAPSHOT_TYPES.includes(cursor.fileType)) {

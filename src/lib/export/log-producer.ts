@@ -4,7 +4,7 @@
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import type { Row } from '../parquet/writer.js';
 import type { SourceLog, SourceRecord } from '../source/source-log.js';
-import { anonymizeRow, type Anonymized } from './anonymize.js';
+import { anonymizeRow, type Anonymizer } from './anonymize.js';
 import { approxSize, type FileLimits, type Producer } from './rows.js';
 
 export interface LogRange {
@@ -19,7 +19,8 @@ export interface LogRange {
 
 export interface LogProducerOptions {
   version: SchemaVersion;
-  anonymize?: Anonymized;
+  /** Anonymization of this file type's generation (see anonymize.ts). */
+  anonymize?: Anonymizer;
   /** Fault seam: after pass 1. */
   afterSourceRead?(): void | Promise<void>;
 }
@@ -32,9 +33,12 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
   const withSeq = options.version === 'v4' && schema.columns.some((c) => c.name === 'seq_num');
   const { workspaceId, fileType, after } = range;
   return async (write) => {
-    const plan = await planFile(source, limits, range, keyOf, keep);
+    const anonymize = options.anonymize;
+    const plan = await planFile(source, limits, range, keyOf, keep, anonymize?.column);
     await options.afterSourceRead?.();
     if (plan.latest.size === 0) return { rows: 0, end: plan.end };
+    // The owners of this file's rows only: bounded by the file, whatever the number of deleted people.
+    const anonymized = anonymize && (await anonymize.resolve(new Set(plan.owners.values())));
     let rows = 0;
     for await (const { seq, record } of source.read(workspaceId, fileType, after, plan.end)) {
       if (plan.latest.get(keyOf(record)) !== seq) continue; // an older version of a key this file carries
@@ -43,7 +47,7 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       const row: Row = record;
       row.workspace_id = workspaceId;
       if (withSeq) row.seq_num = seq;
-      if (options.anonymize) anonymizeRow(row, options.anonymize);
+      if (anonymized?.size) anonymizeRow(row, anonymize!.column, anonymized);
       await write(row);
       rows++;
     }
@@ -51,9 +55,10 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
   };
 }
 
-/** Pass 1: the sequence of the version of each key the file carries, and where the file ends. */
-async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: (r: SourceRecord) => string, keep?: (r: SourceRecord) => boolean) {
+/** Pass 1: the sequence of the version of each key the file carries, its owner (in `ownerColumn`), and where the file ends. */
+async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: (r: SourceRecord) => string, keep?: (r: SourceRecord) => boolean, ownerColumn?: string) {
   const latest = new Map<string, number>();
+  const owners = new Map<string, string>();
   let end = range.after;
   let bytes = 0;
   for await (const { seq, record } of source.read(range.workspaceId, range.fileType, range.after, range.target)) {
@@ -62,10 +67,13 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
       const size = approxSize(record);
       if (!latest.has(key) && latest.size > 0 && (latest.size >= limits.maxRowsPerFile || bytes + size > limits.maxBytesPerFile)) break;
       latest.set(key, seq);
+      const owner = ownerColumn === undefined ? undefined : record[ownerColumn];
+      if (typeof owner === 'string') owners.set(key, owner);
+      else owners.delete(key);
       bytes += size;
     }
     end = seq;
   }
   if (latest.size === 0) end = range.target;
-  return { latest, end };
+  return { latest, owners, end };
 }

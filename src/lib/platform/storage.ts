@@ -9,6 +9,8 @@ export const TABLES = {
   peopleState: 'peoplestate',
   cursors: 'cursors',
   integrations: 'integrations',
+  deliveryOwners: 'deliveryowners',
+  gonePeople: 'gonepeople',
 } as const;
 export const SOURCE_CONTAINER = 'source-log';
 

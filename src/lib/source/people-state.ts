@@ -20,18 +20,24 @@ export interface PersonState {
   updated_at: number | null;
   /** attribute name → [value, timestamp ms]; a removed attribute keeps [null, timestamp of its removal]. */
   attrs: Record<string, [string | null, number]>;
+  /** People seq_num from which the person is deleted or suppressed without a break (null: neither now). */
+  goneSince: number | null;
+  /** Earlier spans [from, until) of people seq_nums in which the person was deleted or suppressed. */
+  goneBefore: [number, number][];
   /** Highest people / attributes seq_num applied. */
   pseq: number;
   aseq: number;
   etag?: string;
 }
 
+/** Earlier gone spans kept per person; beyond, the oldest two merge (wider: errs towards anonymizing). */
+const MAX_GONE_SPANS = 500;
 const ATTR_CHUNK = 30_000; // characters per property (a property holds at most 64 KiB)
 /** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
 export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
 
 function emptyState(id: string): PersonState {
-  return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, pseq: 0, aseq: 0 };
+  return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 };
 }
 
 function fromEntity(e: Record<string, unknown>): PersonState {
@@ -46,6 +52,9 @@ function fromEntity(e: Record<string, unknown>): PersonState {
     created_at: e.created_at === undefined || e.created_at === null ? null : num(e.created_at),
     updated_at: e.updated_at === undefined || e.updated_at === null ? null : num(e.updated_at),
     attrs: json ? JSON.parse(json) : {},
+    // A state written before goneSince existed: gone since always (the safe reading).
+    goneSince: e.goneSince !== undefined && e.goneSince !== null ? num(e.goneSince) : e.deleted === true || e.suppressed === true ? 0 : null,
+    goneBefore: typeof e.goneBefore === 'string' ? JSON.parse(e.goneBefore) : [],
     pseq: num(e.pseq),
     aseq: num(e.aseq),
     etag: e.etag as string | undefined,
@@ -65,6 +74,8 @@ function toEntity(workspaceId: number, s: PersonState) {
   if (s.email_addr !== null) entity.email_addr = s.email_addr;
   if (s.created_at !== null) entity.created_at = int64(s.created_at);
   if (s.updated_at !== null) entity.updated_at = int64(s.updated_at);
+  if (s.goneSince !== null) entity.goneSince = int64(s.goneSince);
+  if (s.goneBefore.length > 0) entity.goneBefore = JSON.stringify(s.goneBefore);
   const json = JSON.stringify(s.attrs);
   for (let i = 0; i * ATTR_CHUNK < json.length; i++) entity[`attrs${i}`] = json.slice(i * ATTR_CHUNK, (i + 1) * ATTR_CHUNK);
   return entity as { partitionKey: string; rowKey: string };
@@ -78,7 +89,20 @@ export function applyPersonRecord(s: PersonState, seq: number, r: SourceRecord):
   s.suppressed = r.suppressed === true;
   s.created_at = r.created_at as number;
   s.updated_at = r.updated_at as number;
+  const gone = s.deleted || s.suppressed;
+  if (gone && s.goneSince === null) s.goneSince = seq;
+  if (!gone && s.goneSince !== null) {
+    s.goneBefore = [...s.goneBefore, [s.goneSince, seq]];
+    if (s.goneBefore.length > MAX_GONE_SPANS) s.goneBefore.splice(0, 2, [s.goneBefore[0][0], s.goneBefore[1][1]]);
+    s.goneSince = null;
+  }
   s.pseq = seq;
+}
+
+/** Whether the person was deleted or suppressed once the people log reached `seq` (SPEC section 4: "before the first sync"). */
+export function goneAt(s: Pick<PersonState, 'goneSince' | 'goneBefore'>, seq: number): boolean {
+  if (s.goneSince !== null && s.goneSince <= seq) return true;
+  return s.goneBefore.some(([from, until]) => from <= seq && seq < until);
 }
 
 /**
@@ -107,6 +131,9 @@ export interface PersonChanges {
 }
 
 export class PeopleState {
+  /** Workspaces whose gone index is known to be built (one entry per workspace, not per person). */
+  private readonly indexed = new Set<number>();
+
   constructor(
     private readonly storage: AppStorage,
     private readonly source: SourceLog,
@@ -114,6 +141,11 @@ export class PeopleState {
 
   private get table() {
     return this.storage.table(TABLES.peopleState);
+  }
+
+  /** Sparse: one empty entity per person ever deleted or suppressed (partition = workspace), never removed. */
+  private get goneTable() {
+    return this.storage.table(TABLES.gonePeople);
   }
 
   async get(workspaceId: number, ids: Iterable<string>): Promise<Map<string, PersonState>> {
@@ -150,6 +182,7 @@ export class PeopleState {
     let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
     for (let attempt = 0; ; attempt++) {
       const tx = new TableTransaction();
+      const gone = new TableTransaction();
       for (const id of batch) {
         const before = states.get(id)!;
         const s: PersonState = { ...before, attrs: { ...before.attrs } };
@@ -158,11 +191,14 @@ export class PeopleState {
         for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
         for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
         if (!changed) continue;
+        if (s.goneSince !== null) gone.upsertEntity({ partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge');
         const entity = toEntity(workspaceId, s);
         if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
         else tx.createEntity(entity);
       }
       if (tx.actions.length === 0) return;
+      // The gone index first: a person is never gone in the state without being in it.
+      if (gone.actions.length > 0) await this.goneTable.submitTransaction(gone.actions);
       try {
         // 100 large states exceed a transaction's 4 MiB: commit by size. A part that committed before a
         // conflict is skipped on the retry (its seqs are applied), so the parts need not be atomic together.
@@ -230,14 +266,64 @@ export class PeopleState {
     }
   }
 
-  /** internal_customer_ids of people deleted or suppressed now (their history is anonymized in initial syncs). */
-  async deletedOrSuppressed(workspaceId: number): Promise<Set<string>> {
+  /**
+   * Of these people, those deleted or suppressed once the people log reached `seq` (their history is
+   * anonymized). Point reads of the few gone-span properties only, never the attributes; memory and
+   * reads grow with `ids` (one file's people), not with the number of deleted people.
+   */
+  async goneAt(workspaceId: number, ids: Iterable<string>, seq: number): Promise<Set<string>> {
     const out = new Set<string>();
-    const filter = `PartitionKey eq '${workspaceId}' and (deleted eq true or suppressed eq true)`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
-      out.add(decodeKey(String(e.rowKey)));
+    const select = ['deleted', 'suppressed', 'goneSince', 'goneBefore'];
+    const candidates = await this.goneCandidates(workspaceId, new Set(ids));
+    await pool([...candidates], 32, async (id) => {
+      try {
+        const e = (await this.table.getEntity(String(workspaceId), encodeKey(id), { queryOptions: { select } })) as Record<string, unknown>;
+        if (goneAt(fromEntity({ ...e, rowKey: encodeKey(id) }), seq)) out.add(id);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Those of `ids` that may have been gone: with few gone people in the workspace, the gone index
+   * read whole (at most ids.size + 1 entities, keeping only members of `ids`); with more, all of `ids`.
+   */
+  private async goneCandidates(workspaceId: number, ids: Set<string>): Promise<Set<string>> {
+    await this.goneIndexBuilt(workspaceId);
+    const out = new Set<string>();
+    let seen = 0;
+    const query = { filter: `PartitionKey eq '${workspaceId}'`, select: ['RowKey'] };
+    for await (const e of this.goneTable.listEntities({ queryOptions: query })) {
+      if (++seen > ids.size) return ids;
+      const id = decodeKey(String(e.rowKey));
+      if (ids.has(id)) out.add(id);
     }
     return out;
+  }
+
+  /**
+   * People state written before the gone index existed: index its gone people once per workspace
+   * (streamed, 100 per transaction), then mark the workspace done. New gone people index themselves.
+   */
+  private async goneIndexBuilt(workspaceId: number): Promise<void> {
+    if (this.indexed.has(workspaceId)) return;
+    const marker = { partitionKey: '_built', rowKey: String(workspaceId) };
+    try {
+      await this.goneTable.getEntity(marker.partitionKey, marker.rowKey);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      const filter = `PartitionKey eq '${workspaceId}' and (deleted eq true or suppressed eq true)`;
+      let tx = new TableTransaction();
+      for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
+        tx.upsertEntity({ partitionKey: String(workspaceId), rowKey: String(e.rowKey) }, 'Merge');
+        if (tx.actions.length === 100) await this.goneTable.submitTransaction(tx.actions).then(() => (tx = new TableTransaction()));
+      }
+      if (tx.actions.length > 0) await this.goneTable.submitTransaction(tx.actions);
+      await this.goneTable.upsertEntity(marker, 'Merge');
+    }
+    this.indexed.add(workspaceId);
   }
 }
 

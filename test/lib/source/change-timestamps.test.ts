@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyAttributeRecord, applyPersonRecord, changeTimestamp, type PersonState } from '../../../src/lib/source/people-state.js';
 
-const empty = (id: string): PersonState => ({ internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, pseq: 0, aseq: 0 });
+const empty = (id: string): PersonState => ({ internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 });
 
 type Change = { kind: 'person'; id: string; at: number; email: string } | { kind: 'attribute'; id: string; name: string; value: string | null; at: number };
 const id = fc.constantFrom('p0', 'p1');
