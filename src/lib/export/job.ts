@@ -24,6 +24,7 @@ import { fileName } from '../contract/naming.js';
 import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { Integration, Integrations } from '../integration/settings.js';
+import { assertStorageEndpoint } from '../integration/endpoint.js';
 import { CursorMoved, resetCursor, type Cursor, type Cursors } from './cursors.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
@@ -82,6 +83,8 @@ export class Exporter {
 
     const files: ExportOutcome['files'] = [];
     try {
+      // A SAS stored under older rules must not send our writes anywhere but Azure Storage either.
+      assertStorageEndpoint(integration.sasUrl, { allowEmulator: config.allowEmulatorSasUrls });
       const generation = integration.generations[job.fileType] ?? 0;
       cursor = await this.decideRun(cursor, generation);
       if (!cursor.run) {
