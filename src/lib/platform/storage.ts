@@ -8,6 +8,7 @@ export const TABLES = {
   peopleState: 'peoplestate',
   cursors: 'cursors',
   integrations: 'integrations',
+  rateLimits: 'ratelimits',
 } as const;
 export const SOURCE_CONTAINER = 'source-log';
 
