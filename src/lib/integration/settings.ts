@@ -14,8 +14,9 @@ import { AnonymousCredential, ContainerClient } from '@azure/storage-blob';
 import type { AppStorage } from '../platform/storage.js';
 import { TABLES } from '../platform/storage.js';
 import { FILE_TYPES, SCHEMA_VERSIONS, V1_FILE_TYPES, fileTypeByName, type FileType, type SchemaVersion } from '../contract/schemas.js';
-import { decryptSecret, encryptSecret } from './crypto.js';
+import { decryptSecret, encryptSecret, type SasKeys } from './crypto.js';
 import { normalizeBlobPath, parseContainerSas, type ContainerSas } from './sas.js';
+import { DEPLOYED_RULES, type EndpointRules } from './endpoint.js';
 import { UserError, isConflict, isNotFound } from '../platform/errors.js';
 import { fieldErrors } from '../contract/ingest-schemas.js';
 import { blobName } from '../contract/naming.js';
@@ -155,9 +156,11 @@ export interface ChangeResult {
 export class Integrations {
   constructor(
     private readonly storage: AppStorage,
-    private readonly key: Buffer,
+    private readonly key: SasKeys,
     private readonly clock: Clock,
-    private readonly probe: (sasUrl: string, blobPath: string) => Promise<void> = probeContainer,
+    /** Checks the container for real; the composition adds the per-workspace rate limit. */
+    private readonly probe: (sasUrl: string, blobPath: string, workspaceId: number) => Promise<void> = probeContainer,
+    private readonly endpoints: EndpointRules = DEPLOYED_RULES,
   ) {}
 
   private get table() {
@@ -165,18 +168,18 @@ export class Integrations {
   }
 
   /** POST .../validate: form checks, then the real probe; saves nothing. */
-  async validate(body: unknown): Promise<{ account: string; container: string; blobPath: string; sasExpiresOn?: string; permissions?: string; policyId?: string }> {
+  async validate(workspaceId: number, body: unknown): Promise<{ account: string; container: string; blobPath: string; sasExpiresOn?: string; permissions?: string; policyId?: string }> {
     const { sasUrl, blobPath: rawPath } = parseBody(validateBody, body, 'validation');
-    const sas = parseContainerSas(sasUrl, this.clock.now());
+    const sas = parseContainerSas(sasUrl, this.clock.now(), this.endpoints);
     const blobPath = normalizeBlobPath(rawPath);
-    await this.probe(sasUrl, blobPath);
+    await this.probe(sasUrl, blobPath, workspaceId);
     return { account: sas.account, container: sas.container, blobPath, sasExpiresOn: sas.expiresOn?.toISOString(), permissions: sas.permissions, policyId: sas.policyId };
   }
 
   /** PUT: create or replace (the SAS is required on every change). Validates and probes before saving. */
   async put(workspaceId: number, body: unknown): Promise<ChangeResult> {
     const { sasUrl, files, schemaVersion, blobPath: rawPath } = parseBody(putIntegrationBody, body, 'integration');
-    const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now());
+    const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now(), this.endpoints);
     const blobPath = normalizeBlobPath(rawPath);
     const previous = await this.get(workspaceId);
     const version = schemaVersion ?? previous?.schemaVersion ?? 'v4';
@@ -200,7 +203,7 @@ export class Integrations {
         }
       }
     }
-    await this.probe(sasUrl, blobPath);
+    await this.probe(sasUrl, blobPath, workspaceId);
     const integration: Integration = {
       workspaceId,
       sasUrl,
