@@ -1,5 +1,5 @@
 // Operator CLI for the platform team: `npm run cli -- <command>` (node dist/src/cli/main.js).
-// It only calls the app's HTTP API (src/functions/operations.ts and the integration routes).
+// It only calls the app's HTTP API (src/functions/operations.ts and the integration routes); `token` signs locally.
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
