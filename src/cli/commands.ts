@@ -247,6 +247,7 @@ function keyLines(s: KeyStatus): string {
   return (
     `current key ${s.currentKeyId}; previous keys ${s.previousKeyIds.join(', ') || '-'}\n` +
     `${plural(s.integrations, 'integration')}: ${count(s.onCurrentKey)} on the current key, ${count(s.onPreviousKeys)} on an earlier key${byKey.length ? ` (${byKey.join(', ')})` : ''}\n` +
+    (s.onUnknownKeys ? `${count(s.onUnknownKeys)} on a key that is not configured: unreadable until it is set again in SAS_ENCRYPTION_KEYS_PREVIOUS\n` : '') +
     (s.onPreviousKeys ? 'keep SAS_ENCRYPTION_KEYS_PREVIOUS until `reencrypt` leaves none on an earlier key\n' : 'no integration needs SAS_ENCRYPTION_KEYS_PREVIOUS any more\n')
   );
 }
@@ -262,6 +263,7 @@ export async function reencrypt(ctx: CommandContext): Promise<number> {
   const r = await ctx.api.post<ReencryptResult>('/operations/encryption-keys/reencrypt');
   if (ctx.json) return printJson(ctx, r);
   ctx.stdout.write(`re-encrypted ${plural(r.reencrypted, 'SAS URL')} (${count(r.alreadyCurrent)} already current${r.rewrittenMeanwhile ? `, ${count(r.rewrittenMeanwhile)} rewritten meanwhile` : ''})\n`);
+  if (r.unreadable.length) ctx.stdout.write(`unreadable (no configured key decrypts them): workspaces ${r.unreadable.join(', ')}\n`);
   ctx.stdout.write(keyLines(r.status));
-  return 0;
+  return r.unreadable.length ? 1 : 0;
 }

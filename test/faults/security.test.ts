@@ -443,7 +443,7 @@ describe('encryption key rotation', () => {
       const st = await h.call('GET', '/operations/encryption-keys');
       expect(st.status).toBe(200);
       const total = st.body.integrations;
-      expect(st.body).toMatchObject({ currentKeyId: keyId(Buffer.from(keyB, 'base64')), previousKeyIds: [keyId(Buffer.from(keyA, 'base64'))], onCurrentKey: 0, onPreviousKeys: total });
+      expect(st.body).toMatchObject({ currentKeyId: keyId(Buffer.from(keyB, 'base64')), previousKeyIds: [keyId(Buffer.from(keyA, 'base64'))], onCurrentKey: 0, onPreviousKeys: total, onUnknownKeys: 0 });
       // A write re-encrypts under the new key.
       expect((await h.call('PUT', `/workspaces/${x.ws}/integration`, { sasUrl: x.c.sasUrl, files: ['deliveries'] })).status).toBe(200);
       expect(await sasOf(x.ws)).toMatch(new RegExp(`^v2:${keyId(Buffer.from(keyB, 'base64'))}:`));
@@ -469,6 +469,11 @@ describe('encryption key rotation', () => {
       expect((await getServices()).config.sasEncryptionKeysPrevious).toEqual([]);
       // A bad previous key is a configuration error naming the setting.
       expect(() => loadConfig({ ...process.env, SAS_ENCRYPTION_KEYS_PREVIOUS: `${keyA},c2hvcnQ=` })).toThrow(/SAS_ENCRYPTION_KEYS_PREVIOUS: entry 2/);
+      // A SAS under a key nobody configured is counted and left alone, not a failed run.
+      await table().updateEntity({ partitionKey: String(x.ws), rowKey: 'settings', sas: encryptSecret(x.c.sasUrl, Buffer.alloc(32, 12)) }, 'Merge');
+      expect((await h.call('GET', '/operations/encryption-keys')).body).toMatchObject({ onUnknownKeys: 1, onPreviousKeys: 0 });
+      const stuck = await h.call('POST', '/operations/encryption-keys/reencrypt');
+      expect([stuck.status, stuck.body.unreadable]).toEqual([200, [x.ws]]);
       counts.keyRotation = { integrations: total, reencryptedByRoute: re.body.reencrypted, reencryptedByWrite: 1 };
     } finally {
       setKeys(keyA, keyB);

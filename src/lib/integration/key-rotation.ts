@@ -16,6 +16,8 @@ export interface KeyStatus {
   onCurrentKey: number;
   /** Still encrypted under an earlier key: SAS_ENCRYPTION_KEYS_PREVIOUS must keep that key until this is 0. */
   onPreviousKeys: number;
+  /** Named key is none of the configured ones: unreadable until that key is configured again (or the owner PUTs a new SAS). */
+  onUnknownKeys: number;
   /** Per key id (v1 = before key ids), how many integrations use it. */
   byKey: Record<string, number>;
 }
@@ -25,6 +27,8 @@ export interface ReencryptResult {
   alreadyCurrent: number;
   /** Changed by a concurrent write while this ran (that write used the current key). */
   rewrittenMeanwhile: number;
+  /** Workspaces whose SAS none of the configured keys decrypts (left as they are). */
+  unreadable: number[];
   status: KeyStatus;
 }
 
@@ -46,13 +50,15 @@ export class SasKeyRotation {
   }
 
   async status(): Promise<KeyStatus> {
-    const status: KeyStatus = { currentKeyId: keyId(this.keys.current), previousKeyIds: this.keys.previous.map(keyId), integrations: 0, onCurrentKey: 0, onPreviousKeys: 0, byKey: {} };
+    const previousKeyIds = this.keys.previous.map(keyId);
+    const status: KeyStatus = { currentKeyId: keyId(this.keys.current), previousKeyIds, integrations: 0, onCurrentKey: 0, onPreviousKeys: 0, onUnknownKeys: 0, byKey: {} };
     for await (const e of this.stored()) {
       const id = secretKeyId(e.sas) ?? 'v1';
       status.integrations++;
       status.byKey[id] = (status.byKey[id] ?? 0) + 1;
       if (onCurrentKey(e.sas, this.keys)) status.onCurrentKey++;
-      else status.onPreviousKeys++;
+      else if (id === 'v1' || previousKeyIds.includes(id)) status.onPreviousKeys++;
+      else status.onUnknownKeys++;
     }
     return status;
   }
@@ -62,12 +68,20 @@ export class SasKeyRotation {
     let reencrypted = 0;
     let alreadyCurrent = 0;
     let rewrittenMeanwhile = 0;
+    const unreadable: number[] = [];
     for await (const e of this.stored()) {
       if (onCurrentKey(e.sas, this.keys)) {
         alreadyCurrent++;
         continue;
       }
-      const sas = encryptSecret(decryptSecret(e.sas, this.keys), this.keys);
+      let plain: string;
+      try {
+        plain = decryptSecret(e.sas, this.keys);
+      } catch {
+        unreadable.push(Number(e.partitionKey));
+        continue;
+      }
+      const sas = encryptSecret(plain, this.keys);
       try {
         await this.table.updateEntity({ partitionKey: e.partitionKey, rowKey: 'settings', sas }, 'Merge', { etag: e.etag });
         reencrypted++;
@@ -77,8 +91,8 @@ export class SasKeyRotation {
       }
     }
     const status = await this.status();
-    if (status.onPreviousKeys === 0) await this.writeKeyCheck(true);
-    return { reencrypted, alreadyCurrent, rewrittenMeanwhile, status };
+    if (status.onPreviousKeys === 0 && status.onUnknownKeys === 0) await this.writeKeyCheck(true);
+    return { reencrypted, alreadyCurrent, rewrittenMeanwhile, unreadable, status };
   }
 
   /**
