@@ -236,6 +236,30 @@ describe('SAS URLs reach only Azure Storage', () => {
     expect(h.services.config.allowEmulatorSasUrls).toBe(true); // the test set-up sets it
   });
 
+  it('with the deployed default (ALLOW_EMULATOR_SAS_URLS unset), an emulator-style URL at a loopback listener is refused by validate and PUT and the listener is never connected to', async () => {
+    const listener = await recordingListener('127.0.0.1');
+    const ws = freshWorkspace();
+    delete process.env.ALLOW_EMULATOR_SAS_URLS;
+    reloadServices();
+    try {
+      for (const host of ['127.0.0.1', 'localhost']) {
+        const sasUrl = `http://${host}:${listener.port}/devstoreaccount1/c?${SAS_QUERY}`;
+        for (const [method, route] of [['POST', `/workspaces/${ws}/integration/validate`], ['PUT', `/workspaces/${ws}/integration`]] as const) {
+          const r = await h.call(method, route, { sasUrl });
+          expect([r.status, r.body?.error?.code], `${method} ${sasUrl}`).toEqual([400, 'sas_not_azure_storage']);
+          expect(r.body.error.message).toMatch(/emulator is accepted only in local runs/);
+        }
+      }
+      expect((await h.call('GET', `/workspaces/${ws}/integration`)).status).toBe(404);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(listener.connections()).toBe(0);
+    } finally {
+      process.env.ALLOW_EMULATOR_SAS_URLS = 'true';
+      reloadServices();
+      await listener.close();
+    }
+  });
+
   it('an integration stored before these rules, pointing elsewhere, is refused at export time: sas_not_azure_storage as the last error, nothing requested', async () => {
     const listener = await recordingListener();
     try {
@@ -319,6 +343,15 @@ describe('owners reach only their own workspace', () => {
     const texts = [...h.logs.map((l) => JSON.stringify(l))];
     for (const t of [tokenA, expired]) expect(texts.filter((x) => x.includes(signatureOf(t)))).toEqual([]);
     counts.tokenRefusals = refused.length * 8 + ownerCalls(b.ws, '').length + 1;
+  });
+
+  it('a bad WORKSPACE_TOKEN_SIGNING_KEY or probe limit stops the app at start-up, naming the setting', () => {
+    const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SAS_ENCRYPTION_KEY: TEST_KEY };
+    expect(loadConfig(base).workspaceTokenKey).toBeUndefined();
+    expect(() => loadConfig({ ...base, WORKSPACE_TOKEN_SIGNING_KEY: Buffer.alloc(16, 1).toString('base64') })).toThrow(/WORKSPACE_TOKEN_SIGNING_KEY: must be at least 32 bytes/);
+    expect(() => loadConfig({ ...base, WORKSPACE_TOKEN_SIGNING_KEY: 'not base64!' })).toThrow(/WORKSPACE_TOKEN_SIGNING_KEY/);
+    expect(() => loadConfig({ ...base, PROBE_RATE_LIMIT: '0' })).toThrow(/PROBE_RATE_LIMIT/);
+    expect(() => loadConfig({ ...base, PROBE_RATE_WINDOW_SECONDS: 'hour' })).toThrow(/PROBE_RATE_WINDOW_SECONDS/);
   });
 
   it('a read token reads and cannot change anything; a manage token changes its own workspace', async () => {

@@ -28,6 +28,7 @@ const ACCEPTED =
 export function checkStorageEndpoint(url: URL, rules: EndpointRules = DEPLOYED_RULES): 'azure' | 'emulator' {
   if (rules.allowEmulator && isEmulatorHost(url.hostname) && url.username === '' && url.password === '') return 'emulator';
   const refuse = (why: string) => new UserError('sas_not_azure_storage', `${ACCEPTED}; ${why}`);
+  if (isEmulatorHost(url.hostname)) throw refuse('the local storage emulator is accepted only in local runs');
   if (url.username !== '' || url.password !== '') throw refuse('this one carries a user name');
   if (url.port !== '') throw refuse('this one names a port');
   const host = url.hostname;
@@ -36,7 +37,6 @@ export function checkStorageEndpoint(url: URL, rules: EndpointRules = DEPLOYED_R
   const suffix = host.slice(dot + 1);
   const azure = dot > 0 && ACCOUNT.test(account) && ((BLOB_SUFFIXES as readonly string[]).includes(suffix) || DNS_ZONE.test(suffix));
   if (azure) return 'azure';
-  if (isEmulatorHost(host)) throw refuse('the local storage emulator is accepted only in local runs');
   throw refuse(`this one points at ${/^[\d.]+$|^\[/.test(host) ? 'an IP address' : 'another host'}`);
 }
 
