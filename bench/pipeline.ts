@@ -14,7 +14,7 @@ import { DEV_ACCOUNT, DEV_KEY } from '../src/local/azurite.js';
 export const BENCH_KEY = Buffer.alloc(32, 3).toString('base64');
 
 export function benchServices(connectionString: string, env: Record<string, string> = {}): Services {
-  return createServices(loadConfig({ AzureWebJobsStorage: connectionString, SAS_ENCRYPTION_KEY: BENCH_KEY, EXPORT_TIME_BUDGET_SECONDS: '100000', ...env }));
+  return createServices(loadConfig({ AzureWebJobsStorage: connectionString, SAS_ENCRYPTION_KEY: BENCH_KEY, ALLOW_EMULATOR_SAS_URLS: 'true', EXPORT_TIME_BUDGET_SECONDS: '100000', ...env }));
 }
 
 export function deliveryRow(i: number) {

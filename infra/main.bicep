@@ -33,9 +33,25 @@ param plan string = 'FlexConsumption'
 ])
 param nodeVersion string = '22'
 
-@description('SAS_ENCRYPTION_KEY: base64 of exactly 32 random bytes (openssl rand -base64 32). Encrypts stored SAS URLs; changing it makes stored integrations unreadable.')
+@description('SAS_ENCRYPTION_KEY: base64 of exactly 32 random bytes (openssl rand -base64 32). Encrypts stored SAS URLs; to rotate it, pass the old value in sasEncryptionKeysPrevious (docs/SECURITY.md).')
 @secure()
 param sasEncryptionKey string
+
+@description('SAS_ENCRYPTION_KEYS_PREVIOUS: comma-separated earlier SAS_ENCRYPTION_KEY values (read only) while rotating; empty otherwise.')
+@secure()
+param sasEncryptionKeysPrevious string = ''
+
+@description('WORKSPACE_TOKEN_SIGNING_KEY: base64 of at least 32 random bytes; signs owners\' workspace tokens. Empty: the owner routes refuse every request.')
+@secure()
+param workspaceTokenSigningKey string = ''
+
+@description('PROBE_RATE_LIMIT: container checks (validate, PUT) per workspace per PROBE_RATE_WINDOW_SECONDS.')
+@minValue(1)
+param probeRateLimit int = 20
+
+@description('PROBE_RATE_WINDOW_SECONDS: the window of PROBE_RATE_LIMIT.')
+@minValue(1)
+param probeRateWindowSeconds int = 3600
 
 @description('EXPORT_SCHEDULE: six-field NCRONTAB of the export timer.')
 param exportSchedule string = '0 */15 * * * *'
@@ -183,6 +199,22 @@ var appSettings = [
   {
     name: 'SAS_ENCRYPTION_KEY'
     value: sasEncryptionKey
+  }
+  {
+    name: 'SAS_ENCRYPTION_KEYS_PREVIOUS'
+    value: sasEncryptionKeysPrevious
+  }
+  {
+    name: 'WORKSPACE_TOKEN_SIGNING_KEY'
+    value: workspaceTokenSigningKey
+  }
+  {
+    name: 'PROBE_RATE_LIMIT'
+    value: string(probeRateLimit)
+  }
+  {
+    name: 'PROBE_RATE_WINDOW_SECONDS'
+    value: string(probeRateWindowSeconds)
   }
   {
     name: 'EXPORT_SCHEDULE'

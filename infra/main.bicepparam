@@ -6,4 +6,6 @@ param appName = 'warehouse-export-prod'
 param plan = 'FlexConsumption'
 param nodeVersion = '22'
 param sasEncryptionKey = readEnvironmentVariable('SAS_ENCRYPTION_KEY')
+param sasEncryptionKeysPrevious = readEnvironmentVariable('SAS_ENCRYPTION_KEYS_PREVIOUS', '')
+param workspaceTokenSigningKey = readEnvironmentVariable('WORKSPACE_TOKEN_SIGNING_KEY', '')
 param exportSchedule = '0 */15 * * * *'

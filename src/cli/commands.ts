@@ -4,6 +4,7 @@ import type { Api } from './api.js';
 import { count, duration, plural, table, time } from './format.js';
 import type { integrationStatus, FileStatus } from '../lib/api/status.js';
 import type { IntegrationList, PoisonList, ReplayResult } from '../lib/api/operations.js';
+import type { KeyStatus, ReencryptResult } from '../lib/integration/key-rotation.js';
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
 
@@ -239,4 +240,30 @@ export async function replay(ctx: CommandContext, options: { max?: number }): Pr
   ctx.stdout.write(`replayed ${plural(r.replayed, 'message')} to the export queue`);
   ctx.stdout.write(r.skipped ? `; skipped ${count(r.skipped)} that ${r.skipped === 1 ? 'is not a valid export message' : 'are not valid export messages'} (left in the poison queue)\n` : '\n');
   return 0;
+}
+
+function keyLines(s: KeyStatus): string {
+  const byKey = Object.entries(s.byKey).map(([id, n]) => `${id}${id === s.currentKeyId ? ' (current)' : ''}: ${count(n)}`);
+  return (
+    `current key ${s.currentKeyId}; previous keys ${s.previousKeyIds.join(', ') || '-'}\n` +
+    `${plural(s.integrations, 'integration')}: ${count(s.onCurrentKey)} on the current key, ${count(s.onPreviousKeys)} on an earlier key${byKey.length ? ` (${byKey.join(', ')})` : ''}\n` +
+    (s.onUnknownKeys ? `${count(s.onUnknownKeys)} on a key that is not configured: unreadable until it is set again in SAS_ENCRYPTION_KEYS_PREVIOUS\n` : '') +
+    (s.onPreviousKeys ? 'keep SAS_ENCRYPTION_KEYS_PREVIOUS until `reencrypt` leaves none on an earlier key\n' : 'no integration needs SAS_ENCRYPTION_KEYS_PREVIOUS any more\n')
+  );
+}
+
+export async function keys(ctx: CommandContext): Promise<number> {
+  const s = await ctx.api.get<KeyStatus>('/operations/encryption-keys');
+  if (ctx.json) return printJson(ctx, s);
+  ctx.stdout.write(keyLines(s));
+  return 0;
+}
+
+export async function reencrypt(ctx: CommandContext): Promise<number> {
+  const r = await ctx.api.post<ReencryptResult>('/operations/encryption-keys/reencrypt');
+  if (ctx.json) return printJson(ctx, r);
+  ctx.stdout.write(`re-encrypted ${plural(r.reencrypted, 'SAS URL')} (${count(r.alreadyCurrent)} already current${r.rewrittenMeanwhile ? `, ${count(r.rewrittenMeanwhile)} rewritten meanwhile` : ''})\n`);
+  if (r.unreadable.length) ctx.stdout.write(`unreadable (no configured key decrypts them): workspaces ${r.unreadable.join(', ')}\n`);
+  ctx.stdout.write(keyLines(r.status));
+  return r.unreadable.length ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 // Operator CLI for the platform team: `npm run cli -- <command>` (node dist/src/cli/main.js).
-// It only calls the app's HTTP API (src/functions/operations.ts and the integration routes).
+// It only calls the app's HTTP API (src/functions/operations.ts and the integration routes); `token` signs locally.
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ import * as commands from './commands.js';
 import type { CommandContext, Output } from './commands.js';
 import { FILE_TYPES, SCHEMAS } from '../lib/contract/schemas.js';
 import { redact } from '../lib/platform/redaction.js';
+import { DEFAULT_TOKEN_MINUTES, TokenUsageError, mintToken } from './token.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7071';
 const POLL_INTERVAL_MS = 2_000;
@@ -24,6 +25,13 @@ Commands:
   poison                     the poison queue: count and the first 32 messages, decoded
   replay [--max N]           move valid export messages from the poison queue back to the export
                              queue (default at most 1000); invalid ones stay and are counted as skipped
+  keys                       SAS encryption keys: the current key's id and how many integrations
+                             still use an earlier key (SAS_ENCRYPTION_KEYS_PREVIOUS)
+  reencrypt                  re-encrypt every stored SAS URL under the current SAS_ENCRYPTION_KEY
+  token <workspaceId> [--minutes N] [--scope read|manage]
+                             mint a workspace token for the owner routes (/api/owner/...), signed
+                             with WORKSPACE_TOKEN_SIGNING_KEY from the environment; no API call
+                             (default ${DEFAULT_TOKEN_MINUTES} minutes, scope read)
   help                       this text
 
 Options:
@@ -85,6 +93,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
         timeout: { type: 'string' },
         max: { type: 'string' },
         limit: { type: 'string' },
+        minutes: { type: 'string' },
+        scope: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -120,6 +130,18 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       case 'replay':
         args(rest, [], 'replay');
         return await commands.replay(ctx, { max: positiveInt(values.max, '--max') });
+      case 'keys':
+        args(rest, [], 'keys');
+        return await commands.keys(ctx);
+      case 'reencrypt':
+        args(rest, [], 'reencrypt');
+        return await commands.reencrypt(ctx);
+      case 'token': {
+        const [workspaceId] = args(rest, ['workspaceId'], 'token');
+        // The token itself is the output (not passed through redaction: it holds no SAS).
+        options.stdout.write(mintToken(env, workspaceId, { minutes: positiveInt(values.minutes, '--minutes'), scope: values.scope }, (options.now ?? Date.now)()) + '\n');
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -132,7 +154,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       return 1;
     }
     // parseArgs reports unknown options and missing values as TypeErrors with an ERR_PARSE_ARGS_* code.
-    if (e instanceof UsageError || String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof TokenUsageError || String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
       stderr.write(`error: ${(e as Error).message}\n(usage: npm run cli -- help)\n`);
       return 2;
     }

@@ -11,9 +11,10 @@ import { Cursors } from './export/cursors.js';
 import { Exporter } from './export/job.js';
 import type { Logger } from './platform/log.js';
 import { systemClock, type Clock } from './platform/clock.js';
-import { TABLES } from './platform/storage.js';
-import { decryptSecret, encryptSecret } from './integration/crypto.js';
-import { ConfigError, isConflict, isNotFound } from './platform/errors.js';
+import type { SasKeys } from './integration/crypto.js';
+import { SasKeyRotation } from './integration/key-rotation.js';
+import { probeContainer } from './integration/settings.js';
+import { FixedWindowLimiter } from './platform/rate-limit.js';
 
 export interface Services {
   config: Config;
@@ -25,15 +26,24 @@ export interface Services {
   integrations: Integrations;
   cursors: Cursors;
   clock: Clock;
+  keyRotation: SasKeyRotation;
   exporter(log?: Logger): Exporter;
 }
+
+export const sasKeys = (config: Config): SasKeys => ({ current: config.sasEncryptionKey, previous: config.sasEncryptionKeysPrevious });
 
 export function createServices(config: Config, clock: Clock = systemClock): Services {
   const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
   const people = new PeopleState(storage, source);
   const deliveryOwners = new DeliveryOwners(storage, source);
-  const integrations = new Integrations(storage, config.sasEncryptionKey, clock);
+  // Probes of customer containers (validate, PUT) are rate-limited per workspace: the app is no scanner.
+  const probes = new FixedWindowLimiter(storage, clock, { name: 'probe', limit: config.probeLimit, windowMs: config.probeWindowMs, what: 'container checks (validate and PUT)', setting: 'PROBE_RATE_LIMIT' });
+  const probe = async (sasUrl: string, blobPath: string, workspaceId: number) => {
+    await probes.take(workspaceId);
+    await probeContainer(sasUrl, blobPath);
+  };
+  const integrations = new Integrations(storage, sasKeys(config), clock, probe, { allowEmulator: config.allowEmulatorSasUrls });
   const cursors = new Cursors(storage);
   return {
     config,
@@ -45,6 +55,7 @@ export function createServices(config: Config, clock: Clock = systemClock): Serv
     integrations,
     cursors,
     clock,
+    keyRotation: new SasKeyRotation(storage, sasKeys(config)),
     exporter: (log) => new Exporter({ config, storage, source, people, deliveryOwners, integrations, cursors, clock, log }),
   };
 }
@@ -55,6 +66,11 @@ let clockOverride: Clock | undefined;
 /** Test seam: the clock the process's services use (set before the first request). */
 export function useClock(clock: Clock): void {
   clockOverride = clock;
+  services = undefined;
+}
+
+/** Test seam: app settings changed (key rotation); the next request reads them and checks the keys again. */
+export function reloadServices(): void {
   services = undefined;
 }
 
@@ -69,34 +85,9 @@ export async function getServices(): Promise<Services> {
   return services;
 }
 
-const KEY_CHECK = { partitionKey: '_keycheck', rowKey: 'SAS_ENCRYPTION_KEY' };
-const KEY_CHECK_TEXT = 'warehouse-export key check';
-
-/**
- * A wrong SAS_ENCRYPTION_KEY must stop the app before it touches any integration: a known text
- * encrypted with the first key is kept next to the settings and must decrypt with the current one.
- */
+/** A wrong SAS_ENCRYPTION_KEY (or a previous key removed too early) stops the app at start-up. */
 export async function checkEncryptionKey(s: Pick<Services, 'storage' | 'config'>): Promise<void> {
-  const table = s.storage.table(TABLES.integrations);
-  let stored: string | undefined;
-  try {
-    stored = String((await table.getEntity<{ value: string }>(KEY_CHECK.partitionKey, KEY_CHECK.rowKey)).value);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-    await table.createEntity({ ...KEY_CHECK, value: encryptSecret(KEY_CHECK_TEXT, s.config.sasEncryptionKey) }).catch((err) => {
-      if (!isConflict(err)) throw err;
-    });
-    return;
-  }
-  let plain: string | undefined;
-  try {
-    plain = decryptSecret(stored, s.config.sasEncryptionKey);
-  } catch {
-    plain = undefined;
-  }
-  if (plain !== KEY_CHECK_TEXT) {
-    throw new ConfigError('SAS_ENCRYPTION_KEY', 'is not the key the stored SAS URLs were encrypted with; set the original key (stored SAS URLs cannot be read without it)');
-  }
+  await new SasKeyRotation(s.storage, sasKeys(s.config)).checkKeys();
 }
 
 /** Config at module load, so a bad setting stops the app at start-up with the setting's name. */

@@ -34,6 +34,8 @@ export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   EXPORT_SCHEDULE: '0 */1 * * * *',
   // "local-dev-only-key-do-not-deploy", 32 bytes: for the local store only.
   SAS_ENCRYPTION_KEY: 'bG9jYWwtZGV2LW9ubHkta2V5LWRvLW5vdC1kZXBsb3k=',
+  // The demo container is on Azurite (path-style loopback URL); a deployed app refuses those.
+  ALLOW_EMULATOR_SAS_URLS: 'true',
 };
 
 export interface LocalSettings {

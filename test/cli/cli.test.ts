@@ -9,6 +9,7 @@ import { customerContainer, type CustomerContainer } from '../support/container.
 import { freshWorkspace } from '../support/env.js';
 
 const QUEUE = `cli-${process.pid}`;
+const SIGNING_KEY = Buffer.alloc(48, 5).toString('base64');
 let host: Host;
 let c: CustomerContainer;
 let ws: number;
@@ -38,7 +39,7 @@ const deliveries = (ids: string[]) => ids.map((id) => ({ delivery_id: id, delive
 const parquet = async (fileType = 'deliveries') => (await c.list(`ops/${fileType}_`)).filter((n) => n.endsWith('.parquet'));
 
 beforeAll(async () => {
-  host = await startAppHost({ queue: QUEUE, log: (r) => logs.push(JSON.stringify(r)), maxDequeueCount: 2 });
+  host = await startAppHost({ queue: QUEUE, log: (r) => logs.push(JSON.stringify(r)), maxDequeueCount: 2, settings: { WORKSPACE_TOKEN_SIGNING_KEY: SIGNING_KEY } });
   c = await customerContainer();
   ws = freshWorkspace();
   expect((await call('PUT', `/workspaces/${ws}/integration`, { sasUrl: c.sasUrl, blobPath: 'ops', files: ['deliveries', 'events'] })).status).toBe(201);
@@ -192,5 +193,45 @@ describe('connection and key', () => {
   it('help prints the usage', async () => {
     expect(await cli(['help'])).toEqual({ code: 0, stdout: USAGE, stderr: '' });
     expect((await cli([])).stdout).toBe(USAGE);
+  });
+});
+
+describe('security commands', () => {
+  it('token: mints a workspace token the owner routes accept for that workspace only, without calling the API', async () => {
+    const calls: string[] = [];
+    const spy: typeof fetch = async (input, init) => {
+      calls.push(String(input));
+      return fetch(input, init);
+    };
+    let stdout = '';
+    const code = await runCli(['token', String(ws), '--minutes', '30'], { stdout: { write: (t: string) => (stdout += t) }, env: { WORKSPACE_TOKEN_SIGNING_KEY: SIGNING_KEY }, fetch: spy });
+    expect([code, calls]).toEqual([0, []]);
+    const token = stdout.trim();
+    expect(token).toMatch(/^wst1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const get = (id: number, t: string) => fetch(`${host.url}/api/owner/workspaces/${id}/integration`, { headers: { authorization: `Bearer ${t}` } });
+    expect((await get(ws, token)).status).toBe(200);
+    expect((await get(ws + 1, token)).status).toBe(403);
+    // Default scope read: no changes.
+    const off = await fetch(`${host.url}/api/owner/workspaces/${ws}/integration/disable`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(off.status).toBe(403);
+    const manage = await cli(['token', String(ws), '--scope', 'manage', '--minutes', '5'], { env: { WORKSPACE_TOKEN_SIGNING_KEY: SIGNING_KEY } });
+    expect(manage.code).toBe(0);
+    expect((await get(ws, manage.stdout.trim())).status).toBe(200);
+    // Usage errors: no key, bad scope, too long.
+    expect(await cli(['token', String(ws)])).toMatchObject({ code: 2, stderr: expect.stringContaining('WORKSPACE_TOKEN_SIGNING_KEY') });
+    expect(await cli(['token', String(ws), '--scope', 'admin'], { env: { WORKSPACE_TOKEN_SIGNING_KEY: SIGNING_KEY } })).toMatchObject({ code: 2, stderr: expect.stringContaining('--scope') });
+    expect(await cli(['token', String(ws), '--minutes', '100000'], { env: { WORKSPACE_TOKEN_SIGNING_KEY: SIGNING_KEY } })).toMatchObject({ code: 2, stderr: expect.stringContaining('--minutes') });
+  });
+
+  it('keys and reencrypt: how many integrations use an earlier SAS key, and moving them to the current one', async () => {
+    const keys = await cli(['keys']);
+    expect(keys.code).toBe(0);
+    expect(keys.stdout).toMatch(/^current key [0-9a-f]{12}; previous keys -\n\d+ integrations?: \d+ on the current key, 0 on an earlier key/);
+    const json = JSON.parse((await cli(['keys', '--json'])).stdout);
+    expect(json).toMatchObject({ onPreviousKeys: 0, previousKeyIds: [] });
+    expect(json.integrations).toBeGreaterThanOrEqual(1);
+    const re = await cli(['reencrypt']);
+    expect(re.code).toBe(0);
+    expect(re.stdout).toMatch(/^re-encrypted 0 SAS URLs \(\d+ already current\)\n/);
   });
 });

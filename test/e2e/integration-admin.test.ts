@@ -52,10 +52,15 @@ afterAll(async () => {
 });
 
 describe('registration', () => {
-  it('every admin and ingest route requires a function key when deployed (authLevel function)', () => {
-    const http = host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => [f.name, b.authLevel]));
+  it('every admin, operations and ingest route requires a function key when deployed (authLevel function), except the owner routes, which are anonymous for the host and require a workspace token in the handler', () => {
+    const http = host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => [f.name, String(b.route), String(b.authLevel)] as string[]));
     expect(http.length).toBeGreaterThanOrEqual(10);
-    expect(http.filter(([, level]) => level !== 'function')).toEqual([]);
+    const owner = ([, route]: string[]) => route.startsWith('owner/workspaces/{workspaceId}/integration');
+    expect(http.filter((r) => !owner(r) && r[2] !== 'function')).toEqual([]);
+    expect(http.filter((r) => owner(r) && r[2] !== 'anonymous')).toEqual([]);
+    // One owner route per integration route, and none for ingest, sync or operations (test/faults/security.test.ts tests the tokens).
+    const integration = http.filter(([, route]) => route.startsWith('workspaces/{workspaceId}/integration') && !route.endsWith('/sync'));
+    expect(http.filter(owner).map(([, route]) => route).sort()).toEqual(integration.map(([, route]) => `owner/${route}`).sort());
   });
 });
 

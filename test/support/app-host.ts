@@ -18,6 +18,7 @@ export async function startAppHost(options: AppHostOptions): Promise<Host> {
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    ALLOW_EMULATOR_SAS_URLS: 'true', // the customer containers are on Azurite (path-style loopback URLs)
     STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: options.queue,
     EXPORT_SCHEDULE: '0 0 0 1 1 *', // the tests tick the timer themselves

@@ -16,6 +16,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    ALLOW_EMULATOR_SAS_URLS: 'true', // the customer containers are on Azurite (path-style loopback URLs)
     EXPORT_QUEUE_NAME: `jobs${Math.random().toString(36).slice(2, 10)}`,
     STORAGE_PREFIX: TEST_PREFIX,
     ...overrides,

@@ -408,7 +408,7 @@ export interface FaultHost {
   readonly queue: QueueClient;
   readonly poison: QueueClient;
   /** HTTP call on loopback; every response text is checked for a SAS signature. */
-  call(method: string, path: string, body?: unknown, opts?: { raw?: string; contentType?: string }): Promise<{ status: number; body: any; text: string }>;
+  call(method: string, path: string, body?: unknown, opts?: { raw?: string; contentType?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   /** POST ingest; throws unless 202 with every record accepted. */
   ingest(ws: number, name: string, records: unknown[]): Promise<void>;
   /** One timer tick, then wait until the queue is drained. */
@@ -438,6 +438,7 @@ export async function startFaultHost(opts: { name?: string; settings?: Record<st
   Object.assign(process.env, {
     AzureWebJobsStorage: connectionString,
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    ALLOW_EMULATOR_SAS_URLS: 'true', // the customer containers are on Azurite (path-style loopback URLs)
     EXPORT_QUEUE_NAME: queueName,
     EXPORT_SCHEDULE: '0 0 0 1 1 *', // the tests tick the timer themselves
     ...opts.settings,
@@ -499,7 +500,7 @@ export async function startFaultHost(opts: { name?: string; settings?: Record<st
   const call: FaultHost['call'] = async (method, path, body, o = {}) => {
     const sent = o.raw !== undefined ? o.raw : body === undefined ? undefined : JSON.stringify(body);
     remember(sent);
-    const r = await fetch(`${host.url}/api${path}`, { method, headers: { 'content-type': o.contentType ?? 'application/json' }, body: sent });
+    const r = await fetch(`${host.url}/api${path}`, { method, headers: { 'content-type': o.contentType ?? 'application/json', ...o.headers }, body: sent });
     const text = await r.text();
     responses.push(text);
     if (SIG.test(text)) leaked.push(`response ${method} ${path}: ${text}`);
@@ -509,7 +510,7 @@ export async function startFaultHost(opts: { name?: string; settings?: Record<st
     } catch {
       parsed = undefined;
     }
-    return { status: r.status, body: parsed as any, text };
+    return { status: r.status, body: parsed as any, text, headers: r.headers };
   };
   const self: FaultHost = {
     host,

@@ -37,6 +37,7 @@ export async function startPipeline(settings: Record<string, string> = {}): Prom
   Object.assign(process.env, {
     AzureWebJobsStorage: inject('storageConnectionString'),
     SAS_ENCRYPTION_KEY: TEST_KEY,
+    ALLOW_EMULATOR_SAS_URLS: 'true', // the customer containers are on Azurite (path-style loopback URLs)
     STORAGE_PREFIX: TEST_PREFIX,
     EXPORT_QUEUE_NAME: `wh-${process.pid}-${Date.now().toString(36)}`,
     EXPORT_SCHEDULE: '0 0 0 1 1 *', // the test ticks the timer itself

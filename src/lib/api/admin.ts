@@ -27,8 +27,8 @@ export class Admin {
     return this.answer(workspaceId, await this.services.integrations.put(workspaceId, body), existed ? 200 : 201);
   }
 
-  async validate(body: unknown): Promise<AdminAnswer> {
-    return { status: 200, body: { valid: true, ...(await this.services.integrations.validate(body)) } };
+  async validate(workspaceId: number, body: unknown): Promise<AdminAnswer> {
+    return { status: 200, body: { valid: true, ...(await this.services.integrations.validate(workspaceId, body)) } };
   }
 
   async status(workspaceId: number): Promise<AdminAnswer> {

@@ -25,6 +25,7 @@ import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
+import { assertStorageEndpoint } from '../integration/endpoint.js';
 import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
@@ -95,6 +96,8 @@ export class Exporter {
         if (!first) integration = await integrations.get(job.workspaceId);
         if (!isCurrent(integration, job.fileType, identity)) return await this.stop(cursor, job, files, integration);
         const settings = integration;
+        // A SAS stored under older rules must not send our writes anywhere but Azure Storage either.
+        assertStorageEndpoint(settings.sasUrl, { allowEmulator: config.allowEmulatorSasUrls });
         const destination = destinationOf(settings);
         // Content rows find their person through the delivery index: bring it up to the deliveries head.
         if (anonymize?.column === 'delivery_id' && !(await this.deps.deliveryOwners.catchUp(job.workspaceId, () => clock.now(), started + config.timeBudgetMs))) {

@@ -1,5 +1,6 @@
 // Container SAS URLs: parse and check them before anything is stored (redaction lives in platform/redaction.ts).
 import { UserError } from '../platform/errors.js';
+import { checkStorageEndpoint, DEPLOYED_RULES, isEmulatorHost, type EndpointRules } from './endpoint.js';
 
 export interface ContainerSas {
   /** Blob service endpoint + container, without the query. */
@@ -15,19 +16,18 @@ export interface ContainerSas {
 const REQUIRED_PERMISSIONS = ['r', 'a', 'c', 'w', 'l'] as const;
 const PERMISSION_NAMES: Record<string, string> = { r: 'read', a: 'add', c: 'create', w: 'write', l: 'list' };
 
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
-
-/** Checks the form of a container SAS URL (no network). Throws a UserError with a stable code. */
-export function parseContainerSas(sasUrl: string, now: number): ContainerSas {
+/** Checks the form of a container SAS URL and where it points (no network). Throws a UserError with a stable code. */
+export function parseContainerSas(sasUrl: string, now: number, rules: EndpointRules = DEPLOYED_RULES): ContainerSas {
   let url: URL;
   try {
     url = new URL(sasUrl);
   } catch {
     throw new UserError('sas_not_url', 'sasUrl is not a URL: paste the Blob SAS URL of your container');
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isEmulatorHost(url.hostname))) {
     throw new UserError('sas_not_https', 'sasUrl must use https (plain http is accepted only for the local storage emulator)');
   }
+  const pathStyle = checkStorageEndpoint(url, rules) === 'emulator';
   const q = url.searchParams;
   if (!q.get('sig')) {
     throw new UserError('sas_missing_query', 'sasUrl has no shared access signature: generate a SAS for the container and paste the whole URL including its query string');
@@ -37,7 +37,6 @@ export function parseContainerSas(sasUrl: string, now: number): ContainerSas {
   }
   // Path: /<container> on Azure, /<account>/<container> on the emulator (path-style).
   const segments = url.pathname.split('/').filter(Boolean);
-  const pathStyle = isLoopback(url.hostname);
   const account = pathStyle ? segments[0] : url.hostname.split('.')[0];
   const container = pathStyle ? segments[1] : segments[0];
   const extra = pathStyle ? segments.slice(2) : segments.slice(1);

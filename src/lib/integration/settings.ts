@@ -15,8 +15,9 @@ import { z } from 'zod';
 import type { AppStorage } from '../platform/storage.js';
 import { sasContainer, TABLES } from '../platform/storage.js';
 import { FILE_TYPES, SCHEMA_VERSIONS, V1_FILE_TYPES, fileTypeByName, type FileType, type SchemaVersion } from '../contract/schemas.js';
-import { decryptSecret, encryptSecret } from './crypto.js';
+import { decryptSecret, encryptSecret, type SasKeys } from './crypto.js';
 import { normalizeBlobPath, parseContainerSas, type ContainerSas } from './sas.js';
+import { DEPLOYED_RULES, type EndpointRules } from './endpoint.js';
 import { UserError, isConflict, isNotFound } from '../platform/errors.js';
 import { fieldErrors } from '../contract/ingest-schemas.js';
 import { blobName } from '../contract/naming.js';
@@ -158,9 +159,11 @@ export interface ChangeResult {
 export class Integrations {
   constructor(
     private readonly storage: AppStorage,
-    private readonly key: Buffer,
+    private readonly key: SasKeys,
     private readonly clock: Clock,
-    private readonly probe: (sasUrl: string, blobPath: string) => Promise<void> = probeContainer,
+    /** Checks the container for real; the composition adds the per-workspace rate limit. */
+    private readonly probe: (sasUrl: string, blobPath: string, workspaceId: number) => Promise<void> = probeContainer,
+    private readonly endpoints: EndpointRules = DEPLOYED_RULES,
   ) {}
 
   private get table() {
@@ -168,11 +171,11 @@ export class Integrations {
   }
 
   /** POST .../validate: form checks, then the real probe; saves nothing. */
-  async validate(body: unknown): Promise<{ account: string; container: string; blobPath: string; sasExpiresOn?: string; permissions?: string; policyId?: string }> {
+  async validate(workspaceId: number, body: unknown): Promise<{ account: string; container: string; blobPath: string; sasExpiresOn?: string; permissions?: string; policyId?: string }> {
     const { sasUrl, blobPath: rawPath } = parseBody(validateBody, body, 'validation');
-    const sas = parseContainerSas(sasUrl, this.clock.now());
+    const sas = parseContainerSas(sasUrl, this.clock.now(), this.endpoints);
     const blobPath = normalizeBlobPath(rawPath);
-    await this.probe(sasUrl, blobPath);
+    await this.probe(sasUrl, blobPath, workspaceId);
     return { account: sas.account, container: sas.container, blobPath, sasExpiresOn: sas.expiresOn?.toISOString(), permissions: sas.permissions, policyId: sas.policyId };
   }
 
@@ -182,7 +185,7 @@ export class Integrations {
    */
   async put(workspaceId: number, body: unknown): Promise<ChangeResult> {
     const { sasUrl, files, schemaVersion, blobPath: rawPath } = parseBody(putIntegrationBody, body, 'integration');
-    const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now());
+    const sas: ContainerSas = parseContainerSas(sasUrl, this.clock.now(), this.endpoints);
     const previous = await this.get(workspaceId);
     const blobPath = rawPath === undefined && previous ? previous.blobPath : normalizeBlobPath(rawPath);
     const version = schemaVersion ?? previous?.schemaVersion ?? 'v4';
@@ -206,7 +209,7 @@ export class Integrations {
         }
       }
     }
-    await this.probe(sasUrl, blobPath);
+    await this.probe(sasUrl, blobPath, workspaceId);
     const integration: Integration = {
       workspaceId,
       sasUrl,

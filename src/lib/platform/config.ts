@@ -25,8 +25,17 @@ export interface Config {
   exportQueueName: string;
   /** Prepended to the app's table and container names (several deployments or test suites in one account). */
   storagePrefix: string;
-  /** 32-byte AES-256-GCM key for SAS URLs at rest. */
+  /** 32-byte AES-256-GCM key for SAS URLs at rest: every write uses it. */
   sasEncryptionKey: Buffer;
+  /** Earlier keys, for reading SAS URLs not yet re-encrypted under the current one (key rotation). */
+  sasEncryptionKeysPrevious: Buffer[];
+  /** The storage emulator's loopback SAS URLs are accepted (local runs only; deployed: false). */
+  allowEmulatorSasUrls: boolean;
+  /** HMAC-SHA256 key of workspace-scoped owner tokens; without it the owner routes refuse everything. */
+  workspaceTokenKey?: Buffer;
+  /** Container probes (validate, PUT) per workspace per window. */
+  probeLimit: number;
+  probeWindowMs: number;
   maxRowsPerFile: number;
   maxBytesPerFile: number;
   /** Work an export invocation does before it hands the rest to a continuation message. */
@@ -60,9 +69,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const keyText = env.SAS_ENCRYPTION_KEY;
   if (!keyText) throw new ConfigError('SAS_ENCRYPTION_KEY', 'is not set: a base64-encoded 32-byte key that encrypts stored SAS URLs (generate one with `openssl rand -base64 32`)');
-  const key = Buffer.from(keyText, 'base64');
-  if (key.length !== 32 || key.toString('base64') !== keyText.trim()) {
-    throw new ConfigError('SAS_ENCRYPTION_KEY', 'must be exactly 32 bytes, base64-encoded');
+  const key = base64Key('SAS_ENCRYPTION_KEY', keyText, 'must be exactly 32 bytes, base64-encoded', (n) => n === 32);
+  const previous = (env.SAS_ENCRYPTION_KEYS_PREVIOUS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map((k, i) => base64Key('SAS_ENCRYPTION_KEYS_PREVIOUS', k, `entry ${i + 1} must be exactly 32 bytes, base64-encoded (a comma-separated list of earlier SAS_ENCRYPTION_KEY values)`, (n) => n === 32))
+    .filter((k) => !k.equals(key));
+  const tokenKeyText = env.WORKSPACE_TOKEN_SIGNING_KEY?.trim();
+  const workspaceTokenKey = tokenKeyText
+    ? base64Key('WORKSPACE_TOKEN_SIGNING_KEY', tokenKeyText, 'must be at least 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)', (n) => n >= 32)
+    : undefined;
+  const emulator = env.ALLOW_EMULATOR_SAS_URLS?.trim().toLowerCase() ?? '';
+  if (!['', 'true', 'false'].includes(emulator)) {
+    throw new ConfigError('ALLOW_EMULATOR_SAS_URLS', `must be "true" (local runs against the storage emulator only) or "false", got "${env.ALLOW_EMULATOR_SAS_URLS}"`);
   }
   if (env.STORAGE_PREFIX && !/^[a-z][a-z0-9]{0,11}$/.test(env.STORAGE_PREFIX)) {
     throw new ConfigError('STORAGE_PREFIX', 'must be 1-12 lowercase letters or digits, starting with a letter (it prefixes table and container names)');
@@ -76,6 +96,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       EXPORT_MAX_BYTES_PER_FILE: positiveInt('EXPORT_MAX_BYTES_PER_FILE', 512 * 1024 * 1024),
       EXPORT_TIME_BUDGET_SECONDS: positiveInt('EXPORT_TIME_BUDGET_SECONDS', 300),
       EXPORT_LEASE_SECONDS: positiveInt('EXPORT_LEASE_SECONDS', 540),
+      PROBE_RATE_LIMIT: positiveInt('PROBE_RATE_LIMIT', 20),
+      PROBE_RATE_WINDOW_SECONDS: positiveInt('PROBE_RATE_WINDOW_SECONDS', 3600),
     })
     .safeParse(env);
   if (!limits.success) {
@@ -92,11 +114,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     exportQueueName: env.EXPORT_QUEUE_NAME || 'export-jobs',
     storagePrefix: env.STORAGE_PREFIX ?? '',
     sasEncryptionKey: key,
+    sasEncryptionKeysPrevious: previous,
+    allowEmulatorSasUrls: emulator === 'true',
+    workspaceTokenKey,
+    probeLimit: l.PROBE_RATE_LIMIT,
+    probeWindowMs: l.PROBE_RATE_WINDOW_SECONDS * 1000,
     maxRowsPerFile: l.EXPORT_MAX_ROWS_PER_FILE,
     maxBytesPerFile: l.EXPORT_MAX_BYTES_PER_FILE,
     timeBudgetMs: l.EXPORT_TIME_BUDGET_SECONDS * 1000,
     leaseMs: l.EXPORT_LEASE_SECONDS * 1000,
   };
+}
+
+function base64Key(setting: string, text: string, rule: string, lengthOk: (n: number) => boolean): Buffer {
+  const key = Buffer.from(text, 'base64');
+  if (!lengthOk(key.length) || key.toString('base64') !== text.trim()) throw new ConfigError(setting, rule);
+  return key;
 }
 
 /**

@@ -11,6 +11,7 @@ export const TABLES = {
   integrations: 'integrations',
   deliveryOwners: 'deliveryowners',
   gonePeople: 'gonepeople',
+  rateLimits: 'ratelimits',
 } as const;
 export const SOURCE_CONTAINER = 'source-log';
 
