@@ -186,8 +186,9 @@ const snowflakeBlock = (statements: string[]) =>
   `EXECUTE IMMEDIATE $$\nBEGIN\n  BEGIN TRANSACTION;\n${statements.map((s) => `  ${s.replace(/\n/g, '\n  ')}\n`).join('')}  COMMIT;\nEXCEPTION\n  WHEN OTHER THEN\n    ROLLBACK;\n    RAISE;\nEND;\n$$`;
 
 const SNOWFLAKE_SETUP = `ALTER SESSION SET TIMEZONE = 'UTC';
--- The COPYs name this format: without USE_LOGICAL_TYPE Snowflake reads the files' UTC timestamps as
--- zone-less numbers-turned-timestamps and the cast applies the session time zone.
+-- Every COPY names this format. Without USE_LOGICAL_TYPE = TRUE Snowflake reads the files' UTC-adjusted
+-- timestamps as zone-less values and the cast to TIMESTAMP_TZ applies the session time zone (by default
+-- America/Los_Angeles); with it, and the session pinned to UTC, the instants are the files'.
 CREATE FILE FORMAT IF NOT EXISTS export_parquet TYPE = PARQUET USE_LOGICAL_TYPE = TRUE;
 `;
 
@@ -206,7 +207,7 @@ function snowflakeMerge(t: FileType, source: string): string {
   const d = snowflake;
   return (
     `MERGE INTO ${table(t)} t\nUSING (\n  SELECT * FROM (\n    SELECT ${list(t, d)},\n           REGEXP_SUBSTR(_file, '${FILE_SEQ_PATTERN}', 1, 1, 'e', 1)::${d.fileSeqType} AS ${FILE_SEQ}\n    FROM ${source})\n  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${partition(t, d)} ORDER BY ${winnerOrder(t, d)}) = 1\n) s\nON ${on(t, d)}\n` +
-    `WHEN MATCHED AND ${later(t, d)} THEN UPDATE SET ${setList(t, d, 't.')}\nWHEN NOT MATCHED THEN INSERT (${listPos(t, d)}) VALUES (${listPos(t, d, 's.')});`
+    `WHEN MATCHED AND ${later(t, d)} THEN UPDATE SET ${setList(t, d)}\nWHEN NOT MATCHED THEN INSERT (${listPos(t, d)}) VALUES (${listPos(t, d, 's.')});`
   );
 }
 

@@ -11,8 +11,9 @@
 -- Attribute removals stay as tombstone rows (null attribute_value); query attributes_current.
 
 ALTER SESSION SET TIMEZONE = 'UTC';
--- The COPYs name this format: without USE_LOGICAL_TYPE Snowflake reads the files' UTC timestamps as
--- zone-less numbers-turned-timestamps and the cast applies the session time zone.
+-- Every COPY names this format. Without USE_LOGICAL_TYPE = TRUE Snowflake reads the files' UTC-adjusted
+-- timestamps as zone-less values and the cast to TIMESTAMP_TZ applies the session time zone (by default
+-- America/Los_Angeles); with it, and the session pinned to UTC, the instants are the files'.
 CREATE FILE FORMAT IF NOT EXISTS export_parquet TYPE = PARQUET USE_LOGICAL_TYPE = TRUE;
 
 -- deliveries: position (seq_num, export_file_seq)
@@ -85,7 +86,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY delivery_id ORDER BY seq_num DESC, export_file_seq DESC) = 1
   ) s
   ON t.delivery_id = s.delivery_id
-  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.internal_customer_id = s.internal_customer_id, t.subject_id = s.subject_id, t.event_id = s.event_id, t.delivery_type = s.delivery_type, t.campaign_id = s.campaign_id, t.action_id = s.action_id, t.newsletter_id = s.newsletter_id, t.content_id = s.content_id, t.trigger_id = s.trigger_id, t.created_at = s.created_at, t.transactional_message_id = s.transactional_message_id, t.seq_num = s.seq_num, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, internal_customer_id = s.internal_customer_id, subject_id = s.subject_id, event_id = s.event_id, delivery_type = s.delivery_type, campaign_id = s.campaign_id, action_id = s.action_id, newsletter_id = s.newsletter_id, content_id = s.content_id, trigger_id = s.trigger_id, created_at = s.created_at, transactional_message_id = s.transactional_message_id, seq_num = s.seq_num, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, delivery_id, internal_customer_id, subject_id, event_id, delivery_type, campaign_id, action_id, newsletter_id, content_id, trigger_id, created_at, transactional_message_id, seq_num, export_file_seq) VALUES (s.workspace_id, s.delivery_id, s.internal_customer_id, s.subject_id, s.event_id, s.delivery_type, s.campaign_id, s.action_id, s.newsletter_id, s.content_id, s.trigger_id, s.created_at, s.transactional_message_id, s.seq_num, s.export_file_seq);
   DELETE FROM stg_deliveries;
   COMMIT;
@@ -151,7 +152,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY seq_num DESC, export_file_seq DESC) = 1
   ) s
   ON t.event_id = s.event_id
-  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.delivery_id = s.delivery_id, t.metric = s.metric, t.created_at = s.created_at, t.reason = s.reason, t.link_id = s.link_id, t.link_url = s.link_url, t.seq_num = s.seq_num, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, delivery_id = s.delivery_id, metric = s.metric, created_at = s.created_at, reason = s.reason, link_id = s.link_id, link_url = s.link_url, seq_num = s.seq_num, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (event_id, workspace_id, delivery_id, metric, created_at, reason, link_id, link_url, seq_num, export_file_seq) VALUES (s.event_id, s.workspace_id, s.delivery_id, s.metric, s.created_at, s.reason, s.link_id, s.link_url, s.seq_num, s.export_file_seq);
   DELETE FROM stg_metrics;
   COMMIT;
@@ -220,7 +221,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY subject_name ORDER BY seq_num DESC, export_file_seq DESC) = 1
   ) s
   ON t.subject_name = s.subject_name
-  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.internal_customer_id = s.internal_customer_id, t.campaign_type = s.campaign_type, t.campaign_id = s.campaign_id, t.event_id = s.event_id, t.trigger_id = s.trigger_id, t.started_campaign_at = s.started_campaign_at, t.created_at = s.created_at, t.seq_num = s.seq_num, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, internal_customer_id = s.internal_customer_id, campaign_type = s.campaign_type, campaign_id = s.campaign_id, event_id = s.event_id, trigger_id = s.trigger_id, started_campaign_at = s.started_campaign_at, created_at = s.created_at, seq_num = s.seq_num, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, subject_name, internal_customer_id, campaign_type, campaign_id, event_id, trigger_id, started_campaign_at, created_at, seq_num, export_file_seq) VALUES (s.workspace_id, s.subject_name, s.internal_customer_id, s.campaign_type, s.campaign_id, s.event_id, s.trigger_id, s.started_campaign_at, s.created_at, s.seq_num, s.export_file_seq);
   DELETE FROM stg_subjects;
   COMMIT;
@@ -307,7 +308,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY output_id ORDER BY seq_num DESC, export_file_seq DESC) = 1
   ) s
   ON t.output_id = s.output_id
-  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.subject_name = s.subject_name, t.output_type = s.output_type, t.action_id = s.action_id, t.explanation = s.explanation, t.delivery_id = s.delivery_id, t.draft = s.draft, t.link_tracked = s.link_tracked, t.split_test_index = s.split_test_index, t.delay_ends_at = s.delay_ends_at, t.branch_index = s.branch_index, t.manual_segment_id = s.manual_segment_id, t.add_to_manual_segment = s.add_to_manual_segment, t.created_at = s.created_at, t.seq_num = s.seq_num, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, subject_name = s.subject_name, output_type = s.output_type, action_id = s.action_id, explanation = s.explanation, delivery_id = s.delivery_id, draft = s.draft, link_tracked = s.link_tracked, split_test_index = s.split_test_index, delay_ends_at = s.delay_ends_at, branch_index = s.branch_index, manual_segment_id = s.manual_segment_id, add_to_manual_segment = s.add_to_manual_segment, created_at = s.created_at, seq_num = s.seq_num, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, output_id, subject_name, output_type, action_id, explanation, delivery_id, draft, link_tracked, split_test_index, delay_ends_at, branch_index, manual_segment_id, add_to_manual_segment, created_at, seq_num, export_file_seq) VALUES (s.workspace_id, s.output_id, s.subject_name, s.output_type, s.action_id, s.explanation, s.delivery_id, s.draft, s.link_tracked, s.split_test_index, s.delay_ends_at, s.branch_index, s.manual_segment_id, s.add_to_manual_segment, s.created_at, s.seq_num, s.export_file_seq);
   DELETE FROM stg_outputs;
   COMMIT;
@@ -403,7 +404,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY delivery_id ORDER BY export_file_seq DESC) = 1
   ) s
   ON t.delivery_id = s.delivery_id
-  WHEN MATCHED AND s.export_file_seq > t.export_file_seq THEN UPDATE SET t.workspace_id = s.workspace_id, t.campaign_id = s.campaign_id, t.action_id = s.action_id, t.newsletter_id = s.newsletter_id, t.content_id = s.content_id, t."FROM" = s."FROM", t.reply_to = s.reply_to, t.bcc = s.bcc, t.recipient = s.recipient, t.subject = s.subject, t.body = s.body, t.body_amp = s.body_amp, t.body_plain = s.body_plain, t.preheader = s.preheader, t.url = s.url, t.method = s.method, t.headers = s.headers, t."TYPE" = s."TYPE", t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND s.export_file_seq > t.export_file_seq THEN UPDATE SET workspace_id = s.workspace_id, campaign_id = s.campaign_id, action_id = s.action_id, newsletter_id = s.newsletter_id, content_id = s.content_id, "FROM" = s."FROM", reply_to = s.reply_to, bcc = s.bcc, recipient = s.recipient, subject = s.subject, body = s.body, body_amp = s.body_amp, body_plain = s.body_plain, preheader = s.preheader, url = s.url, method = s.method, headers = s.headers, "TYPE" = s."TYPE", export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, delivery_id, campaign_id, action_id, newsletter_id, content_id, "FROM", reply_to, bcc, recipient, subject, body, body_amp, body_plain, preheader, url, method, headers, "TYPE", export_file_seq) VALUES (s.workspace_id, s.delivery_id, s.campaign_id, s.action_id, s.newsletter_id, s.content_id, s."FROM", s.reply_to, s.bcc, s.recipient, s.subject, s.body, s.body_amp, s.body_plain, s.preheader, s.url, s.method, s.headers, s."TYPE", s.export_file_seq);
   DELETE FROM stg_delivery_contents;
   COMMIT;
@@ -466,7 +467,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY internal_customer_id ORDER BY updated_at DESC, export_file_seq DESC) = 1
   ) s
   ON t.internal_customer_id = s.internal_customer_id
-  WHEN MATCHED AND (s.updated_at > t.updated_at OR (s.updated_at = t.updated_at AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.customer_id = s.customer_id, t.deleted = s.deleted, t.suppressed = s.suppressed, t.created_at = s.created_at, t.updated_at = s.updated_at, t.email_addr = s.email_addr, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.updated_at > t.updated_at OR (s.updated_at = t.updated_at AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, customer_id = s.customer_id, deleted = s.deleted, suppressed = s.suppressed, created_at = s.created_at, updated_at = s.updated_at, email_addr = s.email_addr, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, customer_id, internal_customer_id, deleted, suppressed, created_at, updated_at, email_addr, export_file_seq) VALUES (s.workspace_id, s.customer_id, s.internal_customer_id, s.deleted, s.suppressed, s.created_at, s.updated_at, s.email_addr, s.export_file_seq);
   DELETE FROM stg_people;
   COMMIT;
@@ -520,7 +521,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY internal_customer_id, attribute_name ORDER BY "TIMESTAMP" DESC, export_file_seq DESC) = 1
   ) s
   ON t.internal_customer_id = s.internal_customer_id AND t.attribute_name = s.attribute_name
-  WHEN MATCHED AND (s."TIMESTAMP" > t."TIMESTAMP" OR (s."TIMESTAMP" = t."TIMESTAMP" AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.attribute_value = s.attribute_value, t."TIMESTAMP" = s."TIMESTAMP", t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s."TIMESTAMP" > t."TIMESTAMP" OR (s."TIMESTAMP" = t."TIMESTAMP" AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, attribute_value = s.attribute_value, "TIMESTAMP" = s."TIMESTAMP", export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, internal_customer_id, attribute_name, attribute_value, "TIMESTAMP", export_file_seq) VALUES (s.workspace_id, s.internal_customer_id, s.attribute_name, s.attribute_value, s."TIMESTAMP", s.export_file_seq);
   DELETE FROM stg_attributes;
   COMMIT;
@@ -583,7 +584,7 @@ BEGIN
     QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY seq_num DESC, export_file_seq DESC) = 1
   ) s
   ON t.event_id = s.event_id
-  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET t.workspace_id = s.workspace_id, t.internal_customer_id = s.internal_customer_id, t.name = s.name, t."TYPE" = s."TYPE", t.data = s.data, t."TIMESTAMP" = s."TIMESTAMP", t.seq_num = s.seq_num, t.export_file_seq = s.export_file_seq
+  WHEN MATCHED AND (s.seq_num > t.seq_num OR (s.seq_num = t.seq_num AND s.export_file_seq > t.export_file_seq)) THEN UPDATE SET workspace_id = s.workspace_id, internal_customer_id = s.internal_customer_id, name = s.name, "TYPE" = s."TYPE", data = s.data, "TIMESTAMP" = s."TIMESTAMP", seq_num = s.seq_num, export_file_seq = s.export_file_seq
   WHEN NOT MATCHED THEN INSERT (workspace_id, event_id, internal_customer_id, name, "TYPE", data, "TIMESTAMP", seq_num, export_file_seq) VALUES (s.workspace_id, s.event_id, s.internal_customer_id, s.name, s."TYPE", s.data, s."TIMESTAMP", s.seq_num, s.export_file_seq);
   DELETE FROM stg_events;
   COMMIT;
