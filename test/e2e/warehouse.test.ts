@@ -330,7 +330,7 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.shuffledSubarray(files, { minLength: files.length, maxLength: files.length }),
-        fc.option(fc.shuffledSubarray(files, { minLength: files.length, maxLength: files.length }), { nil: undefined }),
+        fc.option(fc.shuffledSubarray(files, { minLength: files.length, maxLength: files.length }), { nil: undefined, freq: 1 }),
         fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 12 }),
         async (order, again, sizes) => {
           runs++;
