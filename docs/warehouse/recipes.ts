@@ -236,8 +236,9 @@ ${MODEL_COMMENT}`;
   for (const t of FILE_TYPES) {
     const stream = `stg_${table(t)}_new`;
     out += `\n-- ${table(t)}\n`;
-    out += `CREATE PIPE IF NOT EXISTS export_pipe_${table(t)} AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS\n${snowflakeCopy(t)}\n`;
+    // The stream before the pipe: rows the pipe loads before the stream exists would never be merged.
     out += `CREATE STREAM IF NOT EXISTS ${stream} ON TABLE stg_${table(t)} APPEND_ONLY = TRUE;\n`;
+    out += `CREATE PIPE IF NOT EXISTS export_pipe_${table(t)} AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS\n${snowflakeCopy(t)}\n`;
     out += `CREATE TASK IF NOT EXISTS export_merge_${table(t)}\n  WAREHOUSE = export_load_wh\n  SCHEDULE = '15 MINUTE'\n  TIMEZONE = 'UTC'\n  WHEN SYSTEM$STREAM_HAS_DATA('${stream.toUpperCase()}')\nAS\n`;
     out += `${snowflakeBlock([snowflakeMerge(t, stream), `DELETE FROM stg_${table(t)} WHERE _file IN (SELECT _file FROM ${stream});`])};\n`;
     out += `ALTER TASK export_merge_${table(t)} RESUME;\n`;

@@ -12,6 +12,7 @@
 -- Attribute removals stay as tombstone rows (null attribute_value); query attributes_current.
 
 -- deliveries
+CREATE STREAM IF NOT EXISTS stg_deliveries_new ON TABLE stg_deliveries APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_deliveries AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_deliveries
 FROM (
@@ -34,7 +35,6 @@ FROM (
 )
 PATTERN = '.*deliveries_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_deliveries_new ON TABLE stg_deliveries APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_deliveries
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -66,6 +66,7 @@ $$;
 ALTER TASK export_merge_deliveries RESUME;
 
 -- metrics
+CREATE STREAM IF NOT EXISTS stg_metrics_new ON TABLE stg_metrics APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_metrics AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_metrics
 FROM (
@@ -83,7 +84,6 @@ FROM (
 )
 PATTERN = '.*metrics_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_metrics_new ON TABLE stg_metrics APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_metrics
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -115,6 +115,7 @@ $$;
 ALTER TASK export_merge_metrics RESUME;
 
 -- subjects
+CREATE STREAM IF NOT EXISTS stg_subjects_new ON TABLE stg_subjects APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_subjects AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_subjects
 FROM (
@@ -133,7 +134,6 @@ FROM (
 )
 PATTERN = '.*subjects_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_subjects_new ON TABLE stg_subjects APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_subjects
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -165,6 +165,7 @@ $$;
 ALTER TASK export_merge_subjects RESUME;
 
 -- outputs
+CREATE STREAM IF NOT EXISTS stg_outputs_new ON TABLE stg_outputs APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_outputs AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_outputs
 FROM (
@@ -189,7 +190,6 @@ FROM (
 )
 PATTERN = '.*outputs_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_outputs_new ON TABLE stg_outputs APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_outputs
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -221,6 +221,7 @@ $$;
 ALTER TASK export_merge_outputs RESUME;
 
 -- delivery_contents
+CREATE STREAM IF NOT EXISTS stg_delivery_contents_new ON TABLE stg_delivery_contents APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_delivery_contents AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_delivery_contents
 FROM (
@@ -248,7 +249,6 @@ FROM (
 )
 PATTERN = '.*delivery_contents_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_delivery_contents_new ON TABLE stg_delivery_contents APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_delivery_contents
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -280,6 +280,7 @@ $$;
 ALTER TASK export_merge_delivery_contents RESUME;
 
 -- people
+CREATE STREAM IF NOT EXISTS stg_people_new ON TABLE stg_people APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_people AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_people
 FROM (
@@ -296,7 +297,6 @@ FROM (
 )
 PATTERN = '.*people_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_people_new ON TABLE stg_people APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_people
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -328,6 +328,7 @@ $$;
 ALTER TASK export_merge_people RESUME;
 
 -- attributes
+CREATE STREAM IF NOT EXISTS stg_attributes_new ON TABLE stg_attributes APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_attributes AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_attributes
 FROM (
@@ -341,7 +342,6 @@ FROM (
 )
 PATTERN = '.*attributes_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_attributes_new ON TABLE stg_attributes APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_attributes
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
@@ -373,6 +373,7 @@ $$;
 ALTER TASK export_merge_attributes RESUME;
 
 -- events
+CREATE STREAM IF NOT EXISTS stg_events_new ON TABLE stg_events APPEND_ONLY = TRUE;
 CREATE PIPE IF NOT EXISTS export_pipe_events AUTO_INGEST = TRUE INTEGRATION = 'EXPORT_NOTIFICATIONS' AS
 COPY INTO stg_events
 FROM (
@@ -389,7 +390,6 @@ FROM (
 )
 PATTERN = '.*events_v4_[0-9]+_[0-9_]+[.]parquet'
 FILE_FORMAT = (FORMAT_NAME = 'export_parquet');
-CREATE STREAM IF NOT EXISTS stg_events_new ON TABLE stg_events APPEND_ONLY = TRUE;
 CREATE TASK IF NOT EXISTS export_merge_events
   WAREHOUSE = export_load_wh
   SCHEDULE = '15 MINUTE'
