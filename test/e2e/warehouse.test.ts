@@ -241,6 +241,10 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     ]);
     await ingestAttributes([
       { internal_customer_id: 'p3', attribute_name: 'score', attribute_value: 10, timestamp: iso(NOW - 12 * 3600 * 1000) },
+      // Keys that a case-insensitive or space-padding comparison would merge: three attributes.
+      { internal_customer_id: 'p3', attribute_name: 'plan', attribute_value: 'a', timestamp: iso(NOW - 12 * 3600 * 1000) },
+      { internal_customer_id: 'p3', attribute_name: 'Plan', attribute_value: 'b', timestamp: iso(NOW - 12 * 3600 * 1000) },
+      { internal_customer_id: 'p3', attribute_name: 'plan ', attribute_value: 'c', timestamp: iso(NOW - 12 * 3600 * 1000) },
       { internal_customer_id: 'p1', attribute_name: 'vip', attribute_value: null, timestamp: iso(NOW - 11 * 3600 * 1000) },
     ]);
     await ingestAttributes([{ internal_customer_id: 'p1', attribute_name: 'vip', attribute_value: 'gold', timestamp: iso(NOW - 10 * 3600 * 1000) }]); // removed, then back
@@ -324,6 +328,12 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     // (a) name order: one run over the folder.
     const byName = await loadInBatches(everything, [files]);
     expect(byName).toEqual(reference);
+    expect(byName.attributes.filter((r) => r.internal_customer_id === 'p3' && /^plan/i.test(r.attribute_name as string)).map((r) => r.attribute_value).sort()).toEqual(['a', 'b', 'c']);
+    // The earlier recipe's failures, directly: after everything, each attributes file (one holds
+    // the removed attribute's value) and each content file (one holds the previous body) again.
+    const again = files.filter((f) => f.startsWith(filePrefix('attributes', pipeline.ws)) || f.startsWith(filePrefix('content', pipeline.ws)));
+    expect(again.length).toBeGreaterThanOrEqual(4);
+    expect(await loadInBatches(everything, [files, ...again.map((f) => [f])])).toEqual(byName);
     // Load orders that matter: the newest file first, and every file twice (again newest first).
     const reversed = [...files].reverse();
     let runs = 0;
