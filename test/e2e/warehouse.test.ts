@@ -3,12 +3,16 @@
 // (EXPORT_MAX_ROWS_PER_FILE = 2). The loaded tables must equal the source state this test computes
 // from what it ingested (SPEC section 5.4): incrementally (sync 1, then only sync 2's files, as if the
 // first ones had expired), from scratch over every file, and again over the same files (no change).
-import { readFileSync, rmSync } from 'node:fs';
+// Then the merge model itself: the same files loaded in random orders, in random batches, each file
+// twice, must give exactly the state of a load in name order and of SPEC 5.4's rule applied in TS.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FILE_TYPES, SCHEMAS, type FileType } from '../../src/lib/contract/schemas.js';
 import { duckDatabase, filePrefix, startPipeline, tempDir, type Pipeline, type Rec } from '../support/readers.js';
-import { renderRecipes } from '../../docs/warehouse/recipes.js';
+import { FILE_SEQ, renderRecipes } from '../../docs/warehouse/recipes.js';
 
 const LOAD_SQL = readFileSync(new URL('../../docs/warehouse/duckdb/load.sql', import.meta.url), 'utf8');
 const BLOB_PATH = 'exports/wh';
@@ -19,6 +23,8 @@ const DUCK_TYPES = { INTEGER: 'BIGINT', STRING: 'VARCHAR', BOOLEAN: 'BOOLEAN', T
 const table = (t: FileType) => SCHEMAS[t].name;
 
 let pipeline: Pipeline;
+/** Scratch folder; `<work>/all` holds every exported file once the merge test has run. */
+let work: string | undefined;
 
 /** The script as shipped, preceded by the one line a user runs first. */
 async function load(db: Awaited<ReturnType<typeof duckDatabase>>, folder: string) {
@@ -119,15 +125,18 @@ function initialSyncSemantics() {
 const sorted = (t: FileType) => [...expected[t].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => ({ ...r }));
 
 /** A loaded table, seq_num left out (the source assigns it), timestamps as epoch ms, ordered by key. */
-async function loaded(db: Awaited<ReturnType<typeof duckDatabase>>, t: FileType): Promise<Rec[]> {
+async function loaded(db: Awaited<ReturnType<typeof duckDatabase>>, t: FileType, from = table(t)): Promise<Rec[]> {
   const cols = SCHEMAS[t].columns.filter((c) => c.name !== 'seq_num');
-  const select = cols.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms("${c.name}") AS "${c.name}"` : `"${c.name}"`)).join(', ');
-  const rows = await db.rows(`SELECT ${select} FROM ${table(t)} ORDER BY ${SCHEMAS[t].primaryKey.map((k) => `"${k}"`).join(', ')}`);
-  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
+  const rows = await db.rows(`SELECT ${selectList(cols)} FROM ${from} ORDER BY ${SCHEMAS[t].primaryKey.map((k) => `"${k}"`).join(', ')}`);
+  return rows.map(plain);
 }
+const selectList = (cols: readonly { name: string; type: string }[]) =>
+  cols.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms("${c.name}") AS "${c.name}"` : `"${c.name}"`)).join(', ');
+const plain = (r: Rec) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));
 
+/** Every table (attributes: the view without the removal tombstones) equals the source model. */
 async function expectWarehouseEqualsSource(db: Awaited<ReturnType<typeof duckDatabase>>) {
-  for (const t of FILE_TYPES) expect(await loaded(db, t), table(t)).toEqual(sorted(t));
+  for (const t of FILE_TYPES) expect(await loaded(db, t, t === 'attributes' ? 'attributes_current' : table(t)), table(t)).toEqual(sorted(t));
 }
 
 // --- data ---------------------------------------------------------------------------------------
@@ -140,10 +149,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pipeline?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('docs/warehouse recipes', () => {
-  it('Snowflake, BigQuery, Synapse and Fabric SQL are generated from the current schemas (npx tsx docs/warehouse/recipes.ts)', () => {
+  it('DuckDB, Snowflake, BigQuery, Synapse and Fabric SQL are generated from the current schemas (npx tsx docs/warehouse/recipes.ts)', () => {
     for (const [file, text] of Object.entries(renderRecipes())) {
       expect(readFileSync(new URL(`../../docs/warehouse/${file}`, import.meta.url), 'utf8'), `docs/warehouse/${file} is stale`).toBe(text);
     }
@@ -220,7 +230,7 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     expect(first.some((n) => n.endsWith(`metrics_v4_${ws}_${'1'.padStart(20, '0')}_${'2'.padStart(20, '0')}.parquet`))).toBe(true);
     expect(first.filter((n) => path.posix.basename(n).startsWith(filePrefix('attributes', ws))).length).toBeGreaterThanOrEqual(2);
 
-    const work = tempDir('warehouse-');
+    work = tempDir('warehouse-');
     const dbFile = path.join(work, 'warehouse.duckdb');
     const sync1 = path.join(work, 'sync1');
     await pipeline.download(first, sync1);
@@ -238,6 +248,10 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     ]);
     await ingestAttributes([
       { internal_customer_id: 'p3', attribute_name: 'score', attribute_value: 10, timestamp: iso(NOW - 12 * 3600 * 1000) },
+      // Keys that a case-insensitive or space-padding comparison would merge: three attributes.
+      { internal_customer_id: 'p3', attribute_name: 'plan', attribute_value: 'a', timestamp: iso(NOW - 12 * 3600 * 1000) },
+      { internal_customer_id: 'p3', attribute_name: 'Plan', attribute_value: 'b', timestamp: iso(NOW - 12 * 3600 * 1000) },
+      { internal_customer_id: 'p3', attribute_name: 'plan ', attribute_value: 'c', timestamp: iso(NOW - 12 * 3600 * 1000) },
       { internal_customer_id: 'p1', attribute_name: 'vip', attribute_value: null, timestamp: iso(NOW - 11 * 3600 * 1000) },
     ]);
     await ingestAttributes([{ internal_customer_id: 'p1', attribute_name: 'vip', attribute_value: 'gold', timestamp: iso(NOW - 10 * 3600 * 1000) }]); // removed, then back
@@ -285,11 +299,19 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
     try {
       await load(fresh, everything);
       await expectWarehouseEqualsSource(fresh);
-      // Tables have exactly the SPEC columns, in order, with their types and NOT NULL where required.
+      // Tables have exactly the SPEC columns, in order, with their types and NOT NULL where required,
+      // then the position column the merge keeps.
       for (const t of FILE_TYPES) {
         const cols = await fresh.rows(`SELECT column_name, data_type, is_nullable FROM duckdb_columns() WHERE table_name = '${table(t)}' ORDER BY column_index`);
-        expect(cols.map((c) => [c.column_name, c.data_type, c.is_nullable]), table(t)).toEqual(SCHEMAS[t].columns.map((c) => [c.name, DUCK_TYPES[c.type], !c.required]));
+        expect(cols.map((c) => [c.column_name, c.data_type, c.is_nullable]), table(t)).toEqual([
+          ...SCHEMAS[t].columns.map((c) => [c.name, DUCK_TYPES[c.type], !c.required]),
+          [FILE_SEQ, 'BIGINT', false],
+        ]);
       }
+      // An attribute removed after it was exported stays as a tombstone: null value, the removal's time.
+      expect((await fresh.rows(`SELECT internal_customer_id, attribute_name, attribute_value, epoch_ms("timestamp") AS ts FROM attributes WHERE attribute_value IS NULL`)).map(plain)).toEqual([
+        { internal_customer_id: 'p1', attribute_name: 'age', attribute_value: null, ts: NOW - 2 * DAY },
+      ]);
       // seq_num in the table is the highest one exported for its key.
       for (const t of FILE_TYPES.filter((f) => SCHEMAS[f].columns.some((c) => c.name === 'seq_num'))) {
         const pk = SCHEMAS[t].primaryKey.map((k) => `"${k}"`).join(', ');
@@ -301,7 +323,123 @@ describe('docs/warehouse/duckdb/load.sql on exported files', () => {
       expect((await fresh.rows(`SELECT body FROM delivery_contents WHERE delivery_id = 'd1'`))[0].body).toBe(bigBody('v2'));
     } finally {
       fresh.close();
-      rmSync(work, { recursive: true, force: true });
     }
   });
+
+
+  it('converges to the same state whatever the load order and however often a file is loaded (fast-check)', async () => {
+    expect(work, 'needs the files of the previous test').toBeDefined();
+    const everything = path.join(work!, 'all');
+    const files = readdirSync(everything).sort();
+    const reference = await specState(everything);
+    // (a) name order: one run over the folder.
+    const byName = await loadInBatches(everything, [files]);
+    expect(byName).toEqual(reference);
+    expect(byName.attributes.filter((r) => r.internal_customer_id === 'p3' && /^plan/i.test(r.attribute_name as string)).map((r) => r.attribute_value).sort()).toEqual(['a', 'b', 'c']);
+    // The earlier recipe's failures, directly: after everything, each attributes file (one holds
+    // the removed attribute's value) and each content file (one holds the previous body) again.
+    const again = files.filter((f) => f.startsWith(filePrefix('attributes', pipeline.ws)) || f.startsWith(filePrefix('content', pipeline.ws)));
+    expect(again.length).toBeGreaterThanOrEqual(4);
+    expect(await loadInBatches(everything, [files, ...again.map((f) => [f])])).toEqual(byName);
+    // Load orders that matter: the newest file first, and every file twice (again newest first).
+    const reversed = [...files].reverse();
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(files, { minLength: files.length, maxLength: files.length }),
+        fc.option(fc.shuffledSubarray(files, { minLength: files.length, maxLength: files.length }), { nil: undefined, freq: 1 }),
+        fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 12 }),
+        async (order, again, sizes) => {
+          runs++;
+          // (b) a random order, in random batches; (c) with every file loaded a second time.
+          const state = await loadInBatches(everything, batchesOf([...order, ...(again ?? [])], sizes));
+          expect(state).toEqual(byName);
+        },
+      ),
+      { numRuns: 6, examples: [[reversed, reversed, [1]], [files, files, [3]]] },
+    );
+    expect(runs).toBe(6); // the two examples, then four random cases
+  });
 });
+
+// --- the merge model under any load order -------------------------------------------------------
+
+type State = Record<string, Rec[]>;
+/** Long strings (content bodies) as length + digest, so a failing comparison stays readable. */
+const short = (r: Rec): Rec =>
+  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && v.length > 100 ? `${v.length} chars, sha256 ${createHash('sha256').update(v).digest('hex').slice(0, 16)}` : v]));
+const SPEC_ORDER: Partial<Record<FileType, string>> = { people: 'updated_at', attributes: 'timestamp', content: undefined };
+const orderColumn = (t: FileType) => (t in SPEC_ORDER ? SPEC_ORDER[t] : 'seq_num');
+const byKey = (t: FileType) => (a: Rec, b: Rec) => {
+  for (const k of SCHEMAS[t].primaryKey) if (a[k] !== b[k]) return String(a[k]) < String(b[k]) ? -1 : 1;
+  return 0;
+};
+
+/**
+ * SPEC section 5.4 applied literally, in TS: every file of a type in sequence (= name) order, per key
+ * the row with the highest seq_num (people: latest updated_at; attributes: latest timestamp, a removal
+ * included; content: the latest file's row), a tie to the later file; plus that file's sequence.
+ */
+async function specState(folder: string): Promise<State> {
+  const db = await duckDatabase();
+  try {
+    const state: State = {};
+    for (const t of FILE_TYPES) {
+      const rows = await db.rows(
+        `SELECT ${selectList(SCHEMAS[t].columns)}, parse_filename(filename) AS file_name
+         FROM read_parquet('${folder}/${table(t)}_v4_*.parquet', filename = true, file_row_number = true) ORDER BY file_name, file_row_number`,
+      );
+      const kept = new Map<string, Rec>();
+      const order = orderColumn(t);
+      for (const { file_name, ...row } of rows.map(plain)) {
+        const prev = kept.get(keyOf(t, row));
+        if (prev && order && (row[order] as number) < (prev[order] as number)) continue;
+        kept.set(keyOf(t, row), short({ ...row, [FILE_SEQ]: Number(/_v4_\d+_(\d+)/.exec(file_name as string)![1]) }));
+      }
+      state[t] = [...kept.values()].sort(byKey(t));
+    }
+    return state;
+  } finally {
+    db.close();
+  }
+}
+
+/** Every table as rows (timestamps in epoch ms, the position column included), sorted by key. */
+async function tableState(db: Awaited<ReturnType<typeof duckDatabase>>): Promise<State> {
+  const state: State = {};
+  for (const t of FILE_TYPES) state[t] = (await db.rows(`SELECT ${selectList(SCHEMAS[t].columns)}, ${FILE_SEQ} FROM ${table(t)}`)).map((r) => short(plain(r))).sort(byKey(t));
+  return state;
+}
+
+/** A new database; per batch, load.sql over a folder holding just those files, the load log forgotten first. */
+async function loadInBatches(from: string, batches: string[][]): Promise<State> {
+  const scratch = tempDir('warehouse-order-');
+  const db = await duckDatabase();
+  try {
+    for (const [i, batch] of batches.entries()) {
+      const dir = path.join(scratch, String(i));
+      mkdirSync(dir);
+      for (const f of batch) symlinkSync(path.join(from, f), path.join(dir, f));
+      if (i > 0) await db.rows(`DELETE FROM export_loaded_files`); // so a file seen before is merged again
+      await load(db, dir);
+    }
+    return await tableState(db);
+  } finally {
+    db.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Cuts a load sequence into batches of the given sizes (cycled); a file never twice in one batch. */
+function batchesOf(sequence: string[], sizes: number[]): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  for (const f of sequence) {
+    if (current.length >= sizes[out.length % sizes.length] || current.includes(f)) {
+      out.push(current);
+      current = [];
+    }
+    current.push(f);
+  }
+  return current.length ? [...out, current] : out;
+}
