@@ -100,7 +100,7 @@ describe('loader rules hold for any input (SPEC 5.4)', () => {
             email_addr: r.email_addr as string | null,
             updated_at: Number(r.updated_at),
           }));
-          const loadedAttributes = await db.rows('SELECT internal_customer_id AS id, attribute_name AS name, attribute_value AS value FROM attributes ORDER BY 1, 2');
+          const loadedAttributes = await db.rows('SELECT internal_customer_id AS id, attribute_name AS name, attribute_value AS value FROM attributes_current ORDER BY 1, 2');
           expect(loadedPeople).toEqual(expectedPeople);
           expect(loadedAttributes).toEqual(expectedAttributes);
           // The state is the last write per key in ingest order (what the platform sent last).
