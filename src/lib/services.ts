@@ -26,7 +26,7 @@ export interface Services {
 }
 
 export function createServices(config: Config, clock: Clock = systemClock): Services {
-  const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
+  const storage = appStorage(config.storage, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
   const people = new PeopleState(storage, source);
   const integrations = new Integrations(storage, config.sasEncryptionKey, clock);

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { storageConnection, type StorageConnection } from './storage.js';
 
 export interface Config {
-  /** The app's own storage account: queues, tables, source log. */
-  storageConnectionString: string;
+  /** The app's own storage account (queues, tables, source log): a connection string or an identity-based connection. */
+  storage: StorageConnection;
   /** NCRONTAB, six fields. */
   exportSchedule: string;
   exportQueueName: string;
@@ -43,8 +44,7 @@ const positiveInt = (setting: string, fallback: number) =>
 const NCRONTAB = /^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$/;
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const storage = env.AzureWebJobsStorage;
-  if (!storage) throw new ConfigError('AzureWebJobsStorage', 'is not set: the connection string of the app\'s own storage account');
+  const storage = storageConnection(env);
   const exportSchedule = env.EXPORT_SCHEDULE || '0 */15 * * * *';
   if (!NCRONTAB.test(exportSchedule)) {
     throw new ConfigError('EXPORT_SCHEDULE', `must be a six-field NCRONTAB expression like "0 */15 * * * *", got "${exportSchedule}"`);
@@ -75,7 +75,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const l = limits.data;
   return {
-    storageConnectionString: storage,
+    storage,
     exportSchedule,
     exportQueueName: env.EXPORT_QUEUE_NAME || 'export-jobs',
     storagePrefix: env.STORAGE_PREFIX ?? '',
