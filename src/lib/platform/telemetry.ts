@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { metrics, trace, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
 import type { AzureMonitorOpenTelemetryOptions } from '@azure/monitor-opentelemetry';
+import { DefaultAzureCredential } from '@azure/identity';
 import { ConfigError, UserError } from './errors.js';
 import { redact } from './redaction.js';
 
@@ -16,6 +17,12 @@ export interface TelemetrySettings {
   samplingRatio: number;
   /** How often metrics are sent (OTEL_METRIC_EXPORT_INTERVAL in ms; default here 10 s, the distro's 60 s). */
   metricIntervalMs: number;
+  /**
+   * Entra ID (Microsoft Entra) authentication to Application Insights, from
+   * APPLICATIONINSIGHTS_AUTHENTICATION_STRING (`Authorization=AAD[;ClientId=<user-assigned identity>]`,
+   * the setting the Functions host reads too): required when the resource has local auth disabled.
+   */
+  entra?: { clientId?: string };
 }
 
 /** Reads the telemetry settings; undefined when no connection string is set (telemetry off). */
@@ -32,13 +39,21 @@ export function telemetrySettings(env: Record<string, string | undefined>): Tele
   if (!Number.isSafeInteger(metricIntervalMs) || metricIntervalMs <= 0) {
     throw new ConfigError('OTEL_METRIC_EXPORT_INTERVAL', `must be a positive integer of milliseconds, got "${intervalText}"`);
   }
-  return { connectionString, samplingRatio, metricIntervalMs };
+  const auth = env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING;
+  if (!auth) return { connectionString, samplingRatio, metricIntervalMs };
+  const parts = new Map(auth.split(';').filter(Boolean).map((p) => [p.slice(0, p.indexOf('=')).trim().toLowerCase(), p.slice(p.indexOf('=') + 1).trim()]));
+  if (parts.get('authorization')?.toUpperCase() !== 'AAD') {
+    throw new ConfigError('APPLICATIONINSIGHTS_AUTHENTICATION_STRING', `must be "Authorization=AAD" or "Authorization=AAD;ClientId=<client id>", got "${auth}"`);
+  }
+  const clientId = parts.get('clientid');
+  return { connectionString, samplingRatio, metricIntervalMs, entra: clientId ? { clientId } : {} };
 }
 
 /** The distro's options: a fixed-ratio sampler instead of its default of 5 traces per second. */
 export function azureMonitorOptions(settings: TelemetrySettings): AzureMonitorOpenTelemetryOptions {
+  const credential = settings.entra ? new DefaultAzureCredential(settings.entra.clientId ? { managedIdentityClientId: settings.entra.clientId } : {}) : undefined;
   return {
-    azureMonitorExporterOptions: { connectionString: settings.connectionString },
+    azureMonitorExporterOptions: { connectionString: settings.connectionString, ...(credential ? { credential } : {}) },
     // tracesPerSecond 0 turns the rate-limited sampler off; samplingRatio then decides per trace.
     samplingRatio: settings.samplingRatio,
     tracesPerSecond: 0,

@@ -52,7 +52,16 @@ describe('telemetry', () => {
     expect(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', TELEMETRY_SAMPLING_RATIO: '0.25', OTEL_METRIC_EXPORT_INTERVAL: '5000' })).toMatchObject({ samplingRatio: 0.25, metricIntervalMs: 5000 });
   });
 
+  it('Entra ID authentication to Application Insights: a managed identity credential for the exporter', () => {
+    const settings = telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=1234' })!;
+    expect(settings.entra).toEqual({ clientId: '1234' });
+    expect(azureMonitorOptions(settings).azureMonitorExporterOptions?.credential?.constructor.name).toBe('DefaultAzureCredential');
+    expect(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' })!.entra).toEqual({});
+    expect(azureMonitorOptions(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c' })!).azureMonitorExporterOptions?.credential).toBeUndefined();
+  });
+
   it('a bad telemetry setting stops start-up with an error naming it', () => {
+    expect(() => telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=1' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must be "Authorization=AAD"/);
     const cs = { APPLICATIONINSIGHTS_CONNECTION_STRING: 'c' };
     expect(() => telemetrySettings({ ...cs, TELEMETRY_SAMPLING_RATIO: '2' })).toThrow(/TELEMETRY_SAMPLING_RATIO: must be a number from 0 to 1/);
     expect(() => telemetrySettings({ ...cs, TELEMETRY_SAMPLING_RATIO: 'all' })).toThrow(/TELEMETRY_SAMPLING_RATIO/);
