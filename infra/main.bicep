@@ -1,7 +1,10 @@
 // The warehouse-export function app and what it needs: its own storage account (AzureWebJobsStorage:
 // queues, tables, source log; plus the deployment package container on Flex Consumption), a Linux
-// plan (Flex Consumption by default, or Consumption), Application Insights on a Log Analytics
-// workspace, and the app settings read by src/lib/config.ts.
+// plan (Flex Consumption by default, or Consumption), a user-assigned managed identity through which
+// the app reaches its storage and Application Insights (no shared keys, no instrumentation key
+// auth), Application Insights on a Log Analytics workspace, and the app settings read by
+// src/lib/platform/config.ts and src/lib/platform/telemetry.ts. Shaped after
+// Azure-Samples/azure-functions-flex-consumption-samples (IaC/bicep).
 //
 //   az deployment group create -g <rg> -f infra/main.bicep \
 //     -p appName=<globally unique name> sasEncryptionKey=$(openssl rand -base64 32)
@@ -11,7 +14,7 @@
 
 targetScope = 'resourceGroup'
 
-@description('Function app name (globally unique: <appName>.azurewebsites.net).')
+@description('Function app name (globally unique: <appName>.azurewebsites.net): letters, digits and hyphens.')
 @minLength(2)
 @maxLength(60)
 param appName string
@@ -90,6 +93,12 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('TELEMETRY_SAMPLING_RATIO: share of export traces sent to Application Insights (1 = every export span).')
+param telemetrySamplingRatio string = '1'
+
+@description('Application Insights accepts only Entra ID-authenticated telemetry (local auth off); the app and the host send with the managed identity. false keeps instrumentation-key ingestion.')
+param applicationInsightsEntraAuth bool = true
+
 @description('Log Analytics retention (days).')
 @minValue(30)
 @maxValue(730)
@@ -99,9 +108,30 @@ param tags object = {}
 
 var isFlex = plan == 'FlexConsumption'
 var suffix = uniqueString(resourceGroup().id, appName)
-// 3-24 lowercase letters and digits.
-var storageName = take('st${toLower(replace(replace(appName, '-', ''), '_', ''))}${suffix}', 24)
+// Storage account names: 3-24 lowercase letters and digits, globally unique: a short prefix of the
+// app name and the 13-character hash (never cut off).
+var storageName = 'st${take(toLower(replace(appName, '-', '')), 9)}${suffix}'
 var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}'
+// Resource names with their own limits: plan (serverfarm) 1-60, Log Analytics workspace 4-63.
+var planName = take('plan-${appName}', 60)
+var logsName = take('log-${appName}', 63)
+
+// Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app's identity: reads and writes its own storage, deploys its package (Flex), sends telemetry
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${appName}'
+  location: location
+  tags: tags
+}
 
 // ---------------------------------------------------------------------------------------------
 // The app's own storage account (never a customer's)
@@ -118,8 +148,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     allowBlobPublicAccess: false
-    // The app reaches its tables, queues and blobs through the AzureWebJobsStorage connection string.
-    allowSharedKeyAccess: true
+    // The app and (on Flex) the deployment reach storage with the managed identity. Linux
+    // Consumption keeps its content on an Azure Files share, which needs a key: only there shared
+    // keys stay on.
+    allowSharedKeyAccess: !isFlex
+    defaultToOAuthAuthentication: true
     accessTier: 'Hot'
   }
 }
@@ -137,13 +170,25 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-var storageConnectionString = 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
+// Blobs (source log, host locks, Flex deployment package), queues (export jobs, poison), tables
+// (cursors, integrations, source index, people state).
+resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in [roles.storageBlobDataOwner, roles.storageQueueDataContributor, roles.storageTableDataContributor]: {
+    name: guid(storage.id, identity.id, role)
+    scope: storage
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+      principalId: identity.properties.principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
 
 // ---------------------------------------------------------------------------------------------
 // Monitoring
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: 'log-${appName}'
+  name: logsName
   location: location
   tags: tags
   properties: {
@@ -163,6 +208,31 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: logs.id
     IngestionMode: 'LogAnalytics'
+    DisableLocalAuth: applicationInsightsEntraAuth
+  }
+}
+
+resource insightsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (applicationInsightsEntraAuth) {
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The export dashboard (lag, failures by kind, poison messages) on the same Application Insights.
+resource workbook 'Microsoft.Insights/workbooks@2022-04-01' = {
+  name: guid(resourceGroup().id, appName, 'export-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'Warehouse export (${appName})'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: loadTextContent('workbook.json')
   }
 }
 
@@ -170,7 +240,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
 // Plan and function app
 
 resource hostingPlan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: 'plan-${appName}'
+  name: planName
   location: location
   tags: tags
   kind: 'functionapp'
@@ -186,15 +256,29 @@ resource hostingPlan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-// Read by src/lib/config.ts (names and defaults there).
-var appSettings = [
+// Read by src/lib/platform/config.ts and telemetry.ts (names and defaults there). The storage
+// connection is identity-based: the Functions host and the app's own clients both read
+// AzureWebJobsStorage__* (src/lib/platform/storage.ts).
+var appSettings = concat([
   {
-    name: 'AzureWebJobsStorage'
-    value: storageConnectionString
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identity.properties.clientId
   }
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: insights.properties.ConnectionString
+  }
+  {
+    name: 'TELEMETRY_SAMPLING_RATIO'
+    value: telemetrySamplingRatio
   }
   {
     name: 'SAS_ENCRYPTION_KEY'
@@ -246,18 +330,16 @@ var appSettings = [
     name: 'languageWorkers__node__arguments'
     value: '--max-old-space-size=256'
   }
-]
-
-// Flex Consumption sets the runtime in functionAppConfig (FUNCTIONS_WORKER_RUNTIME and
-// FUNCTIONS_EXTENSION_VERSION are not allowed there) and deploys to a blob container.
-var flexSettings = [
+], applicationInsightsEntraAuth ? [
   {
-    name: 'DEPLOYMENT_STORAGE_CONNECTION_STRING'
-    value: storageConnectionString
+    // Read by the Functions host and by src/lib/platform/telemetry.ts (the exporter's credential).
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
   }
-]
+] : [])
 
-// Linux Consumption: runtime by app settings, content on an Azure Files share the platform creates.
+// Linux Consumption: runtime by app settings, content on an Azure Files share the platform creates
+// (Azure Files takes a connection string with the account key: the one shared-key use left).
 var consumptionSettings = [
   {
     name: 'FUNCTIONS_EXTENSION_VERSION'
@@ -269,7 +351,7 @@ var consumptionSettings = [
   }
   {
     name: 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING'
-    value: storageConnectionString
+    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
   }
   {
     name: 'WEBSITE_CONTENTSHARE'
@@ -277,51 +359,70 @@ var consumptionSettings = [
   }
 ]
 
+// Flex Consumption: runtime, scale and the deployment container in functionAppConfig (it rejects
+// FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, linuxFxVersion and ftpsState, ARM error 51021).
+var flexProperties = {
+  serverFarmId: hostingPlan.id
+  httpsOnly: true
+  siteConfig: {
+    appSettings: appSettings
+    minTlsVersion: '1.2'
+  }
+  functionAppConfig: {
+    deployment: {
+      storage: {
+        type: 'blobContainer'
+        value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+        authentication: {
+          type: 'UserAssignedIdentity'
+          userAssignedIdentityResourceId: identity.id
+        }
+      }
+    }
+    scaleAndConcurrency: {
+      maximumInstanceCount: maximumInstanceCount
+      instanceMemoryMB: instanceMemoryMB
+    }
+    runtime: {
+      name: 'node'
+      version: nodeVersion
+    }
+  }
+}
+
+var consumptionProperties = {
+  serverFarmId: hostingPlan.id
+  httpsOnly: true
+  siteConfig: {
+    appSettings: concat(appSettings, consumptionSettings)
+    linuxFxVersion: 'Node|${nodeVersion}'
+    minTlsVersion: '1.2'
+    ftpsState: 'Disabled'
+    http20Enabled: true
+  }
+}
+
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
   location: location
   tags: tags
   kind: 'functionapp,linux'
-  properties: union({
-    serverFarmId: hostingPlan.id
-    httpsOnly: true
-    siteConfig: union({
-      appSettings: concat(appSettings, isFlex ? flexSettings : consumptionSettings)
-      minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-    }, isFlex ? {} : {
-      linuxFxVersion: 'Node|${nodeVersion}'
-    })
-  }, isFlex ? {
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
-          authentication: {
-            type: 'StorageAccountConnectionString'
-            storageAccountConnectionStringName: 'DEPLOYMENT_STORAGE_CONNECTION_STRING'
-          }
-        }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: instanceMemoryMB
-      }
-      runtime: {
-        name: 'node'
-        version: nodeVersion
-      }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
     }
-  } : {})
+  }
+  properties: isFlex ? flexProperties : consumptionProperties
   dependsOn: [
     deploymentContainer
+    storageRoles
   ]
 }
 
 output functionAppName string = functionApp.name
 output functionAppUrl string = 'https://${functionApp.properties.defaultHostName}'
 output storageAccountName string = storage.name
+output managedIdentityClientId string = identity.properties.clientId
 output applicationInsightsName string = insights.name
 output logAnalyticsWorkspaceName string = logs.name

@@ -33,7 +33,7 @@ export interface Services {
 export const sasKeys = (config: Config): SasKeys => ({ current: config.sasEncryptionKey, previous: config.sasEncryptionKeysPrevious });
 
 export function createServices(config: Config, clock: Clock = systemClock): Services {
-  const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
+  const storage = appStorage(config.storage, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
   const people = new PeopleState(storage, source);
   const deliveryOwners = new DeliveryOwners(storage, source);

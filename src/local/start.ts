@@ -18,6 +18,7 @@ import {
 } from '@azure/storage-blob';
 import { DEV_ACCOUNT, DEV_KEY, devConnectionString, startAzurite, type Azurite } from './azurite.js';
 import { describeFunctions, startHost, type Host } from './host.js';
+import { defaultSink } from './host/logging.js';
 import { generateDemoData, ingestDemoData } from './demo-data.js';
 import { DEMO_BLOB_PATH, DEMO_CONTAINER, formatTable, listExport, queryDemoExport } from './query.js';
 
@@ -237,7 +238,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown(0));
   // The real worker logs these and keeps going; so do we.
   process.on('unhandledRejection', (e) => {
-    process.stdout.write(JSON.stringify({ timestamp: new Date().toISOString(), level: 'error', category: 'host', message: `unhandled rejection: ${e instanceof Error ? e.stack : String(e)}` }) + '\n');
+    defaultSink({ timestamp: new Date().toISOString(), level: 'error', category: 'host', message: `unhandled rejection: ${e instanceof Error ? e.stack : String(e)}` });
   });
 
   try {

@@ -344,7 +344,7 @@ describe('credentials', () => {
 
   it('a wrong encryption key is refused at start-up, naming the setting', async () => {
     const config = loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64') });
-    const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
+    const storage = appStorage(config.storage, config.exportQueueName, config.storagePrefix);
     await expect(checkEncryptionKey({ storage, config })).rejects.toThrow(/SAS_ENCRYPTION_KEY/);
     expect(() => loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: '' })).toThrow(/SAS_ENCRYPTION_KEY/);
     expect(() => loadConfig({ ...process.env, SAS_ENCRYPTION_KEY: 'c2hvcnQ=' })).toThrow(/SAS_ENCRYPTION_KEY: must be exactly 32 bytes/);

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { importsOf } from '../support/imports.js';
 
 const LIB = path.resolve(__dirname, '../../src/lib');
 
@@ -23,15 +24,6 @@ function files(dir: string): string[] {
     const p = path.join(dir, e);
     return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
   });
-}
-
-/** Every module specifier a file imports or re-exports, static or dynamic. */
-export function importsOf(text: string): string[] {
-  const specs: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
-    specs.push(m[1] ?? m[2] ?? m[3]);
-  }
-  return specs;
 }
 
 const layerOf = (file: string) => path.relative(LIB, file).split(path.sep)[0];

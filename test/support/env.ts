@@ -24,7 +24,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 }
 
 export async function testStorage(config: Config): Promise<AppStorage> {
-  const storage = appStorage(config.storageConnectionString, config.exportQueueName, config.storagePrefix);
+  const storage = appStorage(config.storage, config.exportQueueName, config.storagePrefix);
   await storage.ready();
   return storage;
 }

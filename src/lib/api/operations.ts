@@ -1,7 +1,6 @@
 // Operations API for the platform team (issue 6): every integration with its lag, an export queued
 // now, the poison queue listed and replayed. Each call answers {status, body} like admin.ts.
 import type { QueueClient } from '@azure/storage-queue';
-import { queueClient } from '../platform/storage.js';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import type { AdminAnswer } from './admin.js';
@@ -143,7 +142,7 @@ export class Operations {
     private readonly services: Pick<Services, 'config' | 'storage' | 'integrations' | 'cursors' | 'source' | 'clock' | 'exporter'>,
     poisonQueue?: QueueClient,
   ) {
-    this.poisonQueue = poisonQueue ?? queueClient(services.config.storageConnectionString, poisonQueueName(services.config.exportQueueName));
+    this.poisonQueue = poisonQueue ?? services.storage.queue(poisonQueueName(services.config.exportQueueName));
   }
 
   /** GET /api/operations/integrations: every integration (up to `limit`) with the lag of each enabled file. */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { storageConnection, type StorageConnection } from './storage.js';
 import { AZURE_LIMITS } from './azure-limits.js';
 
 /** Export files go to the customer's container as staged blocks of this size (the last one smaller). */
@@ -18,8 +19,8 @@ export const EXPORT_BLOCK_BYTES = 8 * 1024 * 1024;
 export const MAX_EXPORT_FILE_BYTES = (AZURE_LIMITS.blocksPerBlob * EXPORT_BLOCK_BYTES) / 2;
 
 export interface Config {
-  /** The app's own storage account: queues, tables, source log. */
-  storageConnectionString: string;
+  /** The app's own storage account (queues, tables, source log): a connection string or an identity-based connection. */
+  storage: StorageConnection;
   /** NCRONTAB, six fields. */
   exportSchedule: string;
   exportQueueName: string;
@@ -61,8 +62,7 @@ const positiveInt = (setting: string, fallback: number) =>
 const NCRONTAB = /^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$/;
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const storage = env.AzureWebJobsStorage;
-  if (!storage) throw new ConfigError('AzureWebJobsStorage', 'is not set: the connection string of the app\'s own storage account');
+  const storage = storageConnection(env);
   const exportSchedule = env.EXPORT_SCHEDULE || '0 */15 * * * *';
   if (!NCRONTAB.test(exportSchedule)) {
     throw new ConfigError('EXPORT_SCHEDULE', `must be a six-field NCRONTAB expression like "0 */15 * * * *", got "${exportSchedule}"`);
@@ -109,7 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('EXPORT_MAX_BYTES_PER_FILE', `must be at most ${MAX_EXPORT_FILE_BYTES}: a file is written as blocks of ${EXPORT_BLOCK_BYTES} bytes and an Azure blob holds at most ${AZURE_LIMITS.blocksPerBlob} blocks`);
   }
   return {
-    storageConnectionString: storage,
+    storage,
     exportSchedule,
     exportQueueName: env.EXPORT_QUEUE_NAME || 'export-jobs',
     storagePrefix: env.STORAGE_PREFIX ?? '',

@@ -34,8 +34,40 @@ export const LEVELS: Record<CoreLogLevel, LogLevel | undefined> = {
   none: undefined,
 };
 
+/** Fields every line shows in its own place (or, for the invocation id, not at all) rather than as key=value. */
+const PLACED = new Set(['timestamp', 'level', 'category', 'function', 'invocationId', 'message']);
+const COLORS: Partial<Record<LogLevel, string>> = { warn: '\x1b[33m', error: '\x1b[31m', critical: '\x1b[31m', debug: '\x1b[90m', trace: '\x1b[90m' };
+
+const fieldText = (v: unknown): string => {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)) ?? String(v);
+};
+
+/**
+ * One record as a short line for a person at a terminal, as `func start` prints:
+ * `14:48:55.459 exportWorker  export file written  workspaceId=1 fileType=events sequence=1`.
+ * Warnings and errors say so (and are coloured when `color` is on).
+ */
+export function formatRecord(record: LogRecord, options: { color?: boolean } = {}): string {
+  const time = /T(\d\d:\d\d:\d\d(?:\.\d+)?)/.exec(record.timestamp)?.[1] ?? record.timestamp;
+  const fields = Object.entries(record)
+    .filter(([k, v]) => !PLACED.has(k) && v !== undefined)
+    .map(([k, v]) => `${k}=${fieldText(v)}`);
+  const level = record.level === 'info' ? '' : `${record.level.toUpperCase()} `;
+  const source = record.function ?? (record.category === 'user' ? 'app' : record.category);
+  const line = `${time} ${source}  ${level}${record.message}${fields.length ? `  ${fields.join(' ')}` : ''}`;
+  const color = options.color ? COLORS[record.level] : undefined;
+  return color ? `${color}${line}\x1b[0m` : line;
+}
+
+/** The line a record becomes on this stream: human on a terminal, one JSON object otherwise (files, pipes, tests). */
+export function recordLine(record: LogRecord, stream: { isTTY?: boolean }, env: Record<string, string | undefined> = process.env): string {
+  return stream.isTTY ? formatRecord(record, { color: !env.NO_COLOR }) : JSON.stringify(record);
+}
+
+/** stdout: human lines when it is a terminal (`npm start`), JSON when captured or redirected. */
 export const defaultSink: LogSink = (record) => {
-  process.stdout.write(JSON.stringify(record) + '\n');
+  process.stdout.write(recordLine(record, process.stdout) + '\n');
 };
 
 /** The host's own log and the library's system log (without its trace and debug lines). */

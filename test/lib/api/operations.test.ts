@@ -1,6 +1,6 @@
 // Operations: the poison queue replayed against real Azurite queues, the lag listing, sync-now refusals.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QueueClient } from '@azure/storage-queue';
+import type { QueueClient } from '@azure/storage-queue';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { decodeExportMessage, Operations, poisonQueueName, type IntegrationList, type PoisonList } from '../../../src/lib/api/operations.js';
 import { UserError } from '../../../src/lib/platform/errors.js';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   await testStorage(config);
   services = createServices(config);
   operations = new Operations(services);
-  poison = new QueueClient(config.storageConnectionString, poisonQueueName(config.exportQueueName));
+  poison = services.storage.queue(poisonQueueName(config.exportQueueName));
 });
 
 async function drain(queue: QueueClient): Promise<string[]> {

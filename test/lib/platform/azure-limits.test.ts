@@ -12,7 +12,8 @@ let storage: AppStorage;
 let connectionString: string;
 beforeAll(async () => {
   const config = testConfig();
-  connectionString = config.storageConnectionString;
+  if (config.storage.kind !== 'connectionString') throw new Error('the tests run on a connection string');
+  connectionString = config.storage.connectionString;
   storage = await testStorage(config);
 });
 

@@ -6,7 +6,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { createLogger } from '../../../src/lib/platform/log.js';
-import { initTelemetry } from '../../../src/lib/platform/telemetry.js';
+import { azureMonitorOptions, initTelemetry, telemetrySettings } from '../../../src/lib/platform/telemetry.js';
 import { customerContainer } from '../../support/container.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
@@ -43,6 +43,29 @@ function sum(rm: ResourceMetrics, name: string, match: Record<string, unknown> =
 describe('telemetry', () => {
   it('is off without a connection string', async () => {
     expect(await initTelemetry({})).toBe(false);
+  });
+
+  it('keeps every trace by default (the distro would rate-limit to 5 per second) and sends metrics every 10 s', () => {
+    const settings = telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x' })!;
+    expect(settings).toEqual({ connectionString: 'InstrumentationKey=x', samplingRatio: 1, metricIntervalMs: 10_000 });
+    expect(azureMonitorOptions(settings)).toMatchObject({ samplingRatio: 1, tracesPerSecond: 0, azureMonitorExporterOptions: { connectionString: 'InstrumentationKey=x' } });
+    expect(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', TELEMETRY_SAMPLING_RATIO: '0.25', OTEL_METRIC_EXPORT_INTERVAL: '5000' })).toMatchObject({ samplingRatio: 0.25, metricIntervalMs: 5000 });
+  });
+
+  it('Entra ID authentication to Application Insights: a managed identity credential for the exporter', () => {
+    const settings = telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=1234' })!;
+    expect(settings.entra).toEqual({ clientId: '1234' });
+    expect(azureMonitorOptions(settings).azureMonitorExporterOptions?.credential?.constructor.name).toBe('DefaultAzureCredential');
+    expect(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' })!.entra).toEqual({});
+    expect(azureMonitorOptions(telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c' })!).azureMonitorExporterOptions?.credential).toBeUndefined();
+  });
+
+  it('a bad telemetry setting stops start-up with an error naming it', () => {
+    expect(() => telemetrySettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'c', APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=1' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must be "Authorization=AAD"/);
+    const cs = { APPLICATIONINSIGHTS_CONNECTION_STRING: 'c' };
+    expect(() => telemetrySettings({ ...cs, TELEMETRY_SAMPLING_RATIO: '2' })).toThrow(/TELEMETRY_SAMPLING_RATIO: must be a number from 0 to 1/);
+    expect(() => telemetrySettings({ ...cs, TELEMETRY_SAMPLING_RATIO: 'all' })).toThrow(/TELEMETRY_SAMPLING_RATIO/);
+    expect(() => telemetrySettings({ ...cs, OTEL_METRIC_EXPORT_INTERVAL: '10s' })).toThrow(/OTEL_METRIC_EXPORT_INTERVAL: must be a positive integer/);
   });
 
   it('an export emits a span, metrics and structured log lines with the correlation fields', async () => {
