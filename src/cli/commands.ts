@@ -4,6 +4,9 @@ import type { Api } from './api.js';
 import { count, duration, plural, table, time } from './format.js';
 import type { integrationStatus, FileStatus } from '../lib/api/status.js';
 import type { IntegrationList, PoisonList, ReplayResult } from '../lib/api/operations.js';
+import type { exportHistory } from '../lib/api/history.js';
+
+export type ExportHistoryPage = Awaited<ReturnType<typeof exportHistory>>;
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
 
@@ -238,5 +241,31 @@ export async function replay(ctx: CommandContext, options: { max?: number }): Pr
   if (ctx.json) return printJson(ctx, r);
   ctx.stdout.write(`replayed ${plural(r.replayed, 'message')} to the export queue`);
   ctx.stdout.write(r.skipped ? `; skipped ${count(r.skipped)} that ${r.skipped === 1 ? 'is not a valid export message' : 'are not valid export messages'} (left in the poison queue)\n` : '\n');
+  return 0;
+}
+
+export async function exports(ctx: CommandContext, workspaceId: string, options: { fileType?: string; limit?: number; before?: string }): Promise<number> {
+  const query = new URLSearchParams();
+  if (options.fileType) query.set('fileType', options.fileType);
+  if (options.limit) query.set('limit', String(options.limit));
+  if (options.before) query.set('before', options.before);
+  const r = await ctx.api.get<ExportHistoryPage>(`${path(workspaceId)}/exports${query.size ? `?${query}` : ''}`);
+  if (ctx.json) return printJson(ctx, r);
+  if (r.entries.length === 0) {
+    ctx.stdout.write('no exports yet\n');
+    return 0;
+  }
+  const rows = r.entries.map((e) =>
+    e.outcome === 'failed'
+      ? [time(e.at), e.fileType, 'failed', '-', '-', '-', '-', `${e.error.code}: ${e.error.message}`]
+      : [time(e.committedAt), e.fileType, e.kind, String(e.sequence), count(e.rows), count(e.bytes), e.lagSeconds === null ? '-' : duration(e.lagSeconds), e.name],
+  );
+  ctx.stdout.write(
+    table(
+      [{ title: 'AT' }, { title: 'FILE' }, { title: 'KIND' }, { title: 'SEQUENCE', align: 'right' }, { title: 'ROWS', align: 'right' }, { title: 'BYTES', align: 'right' }, { title: 'LAG', align: 'right' }, { title: 'NAME / ERROR' }],
+      rows,
+    ),
+  );
+  if (r.next) ctx.stdout.write(`more: --before '${r.next}'\n`);
   return 0;
 }

@@ -23,6 +23,7 @@ export const putIntegration = route(async (admin, ws, req) => admin.put(ws, awai
 export const getIntegration = route((admin, ws) => admin.status(ws));
 export const deleteIntegration = route((admin, ws) => admin.delete(ws));
 export const validateIntegration = route(async (admin, _ws, req) => admin.validate(await jsonBody(req)));
+export const listExports = route((admin, ws, req) => admin.exports(ws, Object.fromEntries(req.query)));
 export const enableIntegration = route((admin, ws) => admin.enable(ws));
 export const disableIntegration = route((admin, ws) => admin.disable(ws));
 export const setIntegrationFile = route(async (admin, ws, req) => admin.setFile(ws, req.params.fileType, await jsonBody(req)));
@@ -34,6 +35,7 @@ app.http('putIntegration', { ...opts, route: base, methods: ['PUT'], handler: pu
 app.http('getIntegration', { ...opts, route: base, methods: ['GET'], handler: getIntegration });
 app.http('deleteIntegration', { ...opts, route: base, methods: ['DELETE'], handler: deleteIntegration });
 app.http('validateIntegration', { ...opts, route: `${base}/validate`, methods: ['POST'], handler: validateIntegration });
+app.http('listExports', { ...opts, route: `${base}/exports`, methods: ['GET'], handler: listExports });
 app.http('enableIntegration', { ...opts, route: `${base}/enable`, methods: ['POST'], handler: enableIntegration });
 app.http('disableIntegration', { ...opts, route: `${base}/disable`, methods: ['POST'], handler: disableIntegration });
 app.http('setIntegrationFile', { ...opts, route: `${base}/files/{fileType}`, methods: ['PUT'], handler: setIntegrationFile });

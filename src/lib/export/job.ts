@@ -25,6 +25,7 @@ import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { Integration, Integrations } from '../integration/settings.js';
 import { CursorMoved, resetCursor, type Cursor, type Cursors } from './cursors.js';
+import type { AttemptFailed, FileWritten } from './history.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
 import { isLogRun, planRun, SNAPSHOT_TYPES } from './run-plan.js';
@@ -99,15 +100,22 @@ export class Exporter {
         const isPart = run.partSequence !== undefined;
         const sequence = isPart ? run.partSequence! : cursor.nextSequence;
         const name = fileName(job.fileType, integration.schemaVersion, job.workspaceId, sequence, isPart ? run.nextPart : undefined);
+        const fileStartedAt = clock.now();
         const file = await writeFile(integration, name, job.fileType, this.producer(cursor, integration, anonymize), run, this.deps.faults);
         if (!file) {
           // Nothing left: the run is complete.
           cursor = await cursors.save({ ...released(cursor), run: undefined, lastSeq: run.targetSeq, initialDone: true, lastError: undefined, lastErrorCode: undefined, lastErrorAt: undefined });
+          await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
           return { status: files.length || run.files ? 'done' : 'nothing', files };
         }
         files.push({ name, sequence, rows: file.rows, bytes: file.bytes });
         telemetry.fileWritten(job, file.rows);
         this.deps.log?.info('export file written', { workspaceId: job.workspaceId, fileType: job.fileType, file: name, sequence, ...(isPart ? { part: run.nextPart } : {}), rows: file.rows, bytes: file.bytes });
+        const oldest = typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined;
+        const written: FileWritten = {
+          outcome: 'written', fileType: job.fileType, name, sequence, ...(isPart ? { part: run.nextPart } : {}), kind: run.kind, rows: file.rows, bytes: file.bytes,
+          startedAt: fileStartedAt, committedAt: clock.now(), lagSeconds: oldest === undefined ? null : Math.max(0, Math.round((clock.now() - oldest) / 1000)),
+        };
         cursor = await cursors.save({
           ...cursor,
           run: { ...run, position: file.end, files: run.files + 1, rows: run.rows + file.rows, ...(isPart ? { nextPart: run.nextPart! + 1 } : {}) },
@@ -116,7 +124,7 @@ export class Exporter {
           rowsExported: cursor.rowsExported + file.rows,
           lastExportAt: clock.now(),
           leaseUntil: clock.now() + config.leaseMs,
-        });
+        }, written);
         await this.deps.faults?.afterCheckpoint?.();
         if (clock.now() - started >= config.timeBudgetMs) {
           // Hand the rest on: release the lease first, so the continuation can take it.
@@ -192,7 +200,9 @@ export class Exporter {
       lastErrorCode: err instanceof UserError ? err.code : 'export_failed',
       lastErrorAt: clock.now(),
     };
-    await cursors.save(recorded).catch(() => undefined);
+    const failed: AttemptFailed = { outcome: 'failed', fileType: job.fileType, ...(fresh.run ? { kind: fresh.run.kind } : {}), failedAt: recorded.lastErrorAt, code: recorded.lastErrorCode, message: recorded.lastError };
+    await cursors.save(recorded, failed).catch(() => undefined);
+    await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
     if (err instanceof UserError) return { status: 'failed', files, reason: err.message, failureKind: failureKind(err) === 'credentials' ? 'credentials' : 'bad_data' };
     throw e;
   }

@@ -20,7 +20,7 @@ export async function jsonBody(request: HttpRequest): Promise<unknown> {
 
 export function errorResponse(e: unknown, log: (message: string) => void): HttpResponseInit {
   if (e instanceof UserError) {
-    return { status: e.status, jsonBody: { error: { code: e.code, message: e.message, ...(e.details !== undefined ? { details: e.details } : {}) } } };
+    return { status: e.status, jsonBody: { error: { code: e.code, message: e.message, details: e.details ?? [] } } };
   }
   log(redact(`unhandled error: ${(e as Error)?.name}: ${(e as Error)?.message}`));
   return { status: 500, jsonBody: { error: { code: 'internal', message: 'internal error; the request was not applied' } } };
