@@ -52,10 +52,10 @@ afterAll(async () => {
 });
 
 describe('registration', () => {
-  it('every admin and ingest route requires a function key when deployed (authLevel function)', () => {
+  it('every admin and ingest route requires a function key when deployed (authLevel function); only the console page is anonymous', () => {
     const http = host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => [f.name, b.authLevel]));
     expect(http.length).toBeGreaterThanOrEqual(10);
-    expect(http.filter(([, level]) => level !== 'function')).toEqual([]);
+    expect(http.filter(([, level]) => level !== 'function')).toEqual([['console', 'anonymous']]);
   });
 });
 
