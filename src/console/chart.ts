@@ -10,7 +10,7 @@ export interface Point {
 
 const W = 640;
 const H = 180;
-const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 56, right: 20, top: 12, bottom: 28 };
 
 function axisLabel(v: number, unit: string): string {
   if (unit === 's') return v >= 3600 ? `${(v / 3600).toFixed(1)}h` : v >= 60 ? `${Math.round(v / 60)}m` : `${Math.round(v)}s`;

@@ -36,13 +36,13 @@ async function call(method: string, route: string, body?: unknown) {
 const deliveries = (ids: string[]) => ids.map((id) => ({ delivery_id: id, delivery_type: 'email', created_at: new Date().toISOString() }));
 
 /** The screen at both widths; the phone one must not scroll sideways. */
-async function snap(name: string) {
+async function snap(name: string, fullPage = true) {
   for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]] as const) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(100);
     if (size === '390') expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at 390 px scrolls sideways`).toBeLessThanOrEqual(PHONE.width);
     const file = path.join(OUT, `${name}-${size}.png`);
-    await page.screenshot({ path: file, fullPage: true });
+    await page.screenshot({ path: file, fullPage });
     if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(file, path.join(DOCS, `${name}-${size}.png`));
   }
   await page.setViewportSize(WIDE);
@@ -217,6 +217,22 @@ describe('a workspace owner', () => {
   });
 });
 
+describe('a legacy integration', () => {
+  it('shows the SAS expiry warning with the stored access policy advice, and upgrades v1 to v4', async () => {
+    const legacy = freshWorkspace();
+    const soon = await customerContainer('racwl', 5 * 24 * 3600_000);
+    expect((await call('PUT', `/workspaces/${legacy}/integration`, { sasUrl: soon.sasUrl, schemaVersion: 'v1', files: ['deliveries'] })).status).toBe(201);
+    await page.goto(`${host.url}/api/console#/workspaces/${legacy}`);
+    await page.getByText(/^Warning: the SAS expires on .*create a stored access policy on the container/).waitFor();
+    expect(await fileRow('events').count()).toBe(0);
+    await page.getByText(/sends subjects and outputs again from the beginning/).waitFor();
+    await page.getByRole('button', { name: 'Upgrade to v4' }).click();
+    await page.getByText(/Upgraded to v4\. The next sync writes v4 file names/).waitFor();
+    await fileRow('events').waitFor();
+    expect(await page.getByRole('button', { name: 'Upgrade to v4' }).count()).toBe(0);
+  });
+});
+
 describe('an operator', () => {
   it('sees every integration with its lag and errors, sorts them, and syncs one now', async () => {
     expect((await call('POST', `/workspaces/${ws}/ingest/deliveries`, deliveries(['d4', 'd5']))).status).toBe(202);
@@ -272,7 +288,8 @@ describe('deleting', () => {
     await openWorkspace();
     await page.getByRole('button', { name: 'Delete integration…' }).click();
     await page.getByText(/Files already in your container stay there\./).waitFor();
-    await snap('delete-confirm');
+    await page.getByText(/Files already in your container stay there\./).scrollIntoViewIfNeeded();
+    await snap('delete-confirm', false);
     await page.getByRole('button', { name: 'Yes, delete the integration' }).click();
     await page.getByText(/Integration deleted\. .*Files already in your container are yours and stay there\./).waitFor();
     await page.getByText(`Workspace ${ws} has no integration yet.`).waitFor();

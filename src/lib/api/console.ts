@@ -48,7 +48,7 @@ const notFound = (message: string): ConsoleAnswer => ({
  * so a different route prefix works), which its relative script and style links resolve against.
  */
 export function consoleAsset(asset: string | undefined, requestPath: string, dir = consoleDir()): ConsoleAnswer {
-  if (!dir) return notFound('the console is not built: run npm run build');
+  if (!dir || !existsSync(path.join(dir, 'index.html'))) return notFound('the console is not built: run npm run build');
   const name = asset && asset !== 'index.html' ? asset : 'index.html';
   if (!ASSET.test(name)) return notFound(`no console file "${asset}"`);
   const file = path.join(dir, name);
