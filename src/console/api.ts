@@ -1,6 +1,9 @@
 // The app's HTTP API as the page sees it. The page holds no secret of its own: the function key (or
 // a workspace owner token) the person gives it lives in sessionStorage only and goes with each call.
 // A SAS URL is sent in a request body once and never kept.
+import { apiErrorOf, parseJsonText, type FileStatus } from '../lib/contract/api-shapes.js';
+
+export type { FileStatus };
 
 export class ApiError extends Error {
   constructor(
@@ -49,15 +52,9 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   } catch {
     throw new ApiError(0, 'unreachable', 'The app did not answer. Check your connection and try again.', []);
   }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseJsonText(await response.text());
   if (response.ok) return json as T;
-  const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+  const error = apiErrorOf(json);
   if (response.status === 401 || response.status === 403) {
     throw new ApiError(response.status, error?.code ?? 'unauthorized', 'The app refused the request: enter a valid function key (or open the link with your access token) under “Access”.', []);
   }
@@ -68,19 +65,6 @@ export type FileType = 'deliveries' | 'metrics' | 'subjects' | 'outputs' | 'cont
 export const FILE_TYPES: FileType[] = ['deliveries', 'metrics', 'subjects', 'outputs', 'content', 'people', 'attributes', 'events'];
 export const V1_FILE_TYPES: FileType[] = ['deliveries', 'metrics', 'subjects', 'outputs', 'people'];
 
-export interface FileStatus {
-  enabled: boolean;
-  everExported: boolean;
-  running: boolean;
-  initialSyncDone: boolean;
-  lastExportAt: string | null;
-  lastSequence: number;
-  filesExported: number;
-  rowsExported: number;
-  pendingChanges: number;
-  lagSeconds: number;
-  lastError: { code: string; message: string; at: string } | null;
-}
 
 export interface IntegrationStatus {
   workspaceId: number;

@@ -72,6 +72,7 @@ beforeAll(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     // The API's refusals (4xx) are shown on the page; anything else (a CSP violation, a script error) is a problem.
@@ -99,9 +100,9 @@ describe('the page', () => {
     const html = await r.text();
     expect(html).toContain('<base href="/api/console/">');
     expect(html).not.toMatch(/https?:\/\//);
-    const js = await fetch(`${host.url}/api/console/main.js`);
+    const js = await fetch(`${host.url}/api/console/console/main.js`);
     expect([js.status, js.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
-    for (const bad of ['nope.js', '..%2Fpackage.json', '.env', 'main.ts']) expect((await fetch(`${host.url}/api/console/${bad}`)).status, bad).toBe(404);
+    for (const bad of ['nope.js', '..%2Fpackage.json', '.env', 'console/main.ts', 'console/..%2F..%2Fpackage.json']) expect((await fetch(`${host.url}/api/console/${bad}`)).status, bad).toBe(404);
   });
 
   it('home: a workspace id opens its view; the integrations are listed', async () => {

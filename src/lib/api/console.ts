@@ -28,8 +28,8 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-cache',
 };
 
-/** Only plain file names of known types: no traversal, no dot files. */
-const ASSET = /^[a-z0-9][a-z0-9-]*\.(html|js|css|svg|png)$/;
+/** Only plain names of known types, in plain folders (console/, lib/contract/): no traversal, no dot files. */
+const ASSET = /^(?:[a-z0-9][a-z0-9-]*\/){0,3}[a-z0-9][a-z0-9-]*\.(html|js|css|svg|png)$/;
 
 export interface ConsoleAnswer {
   status: number;

@@ -1,6 +1,6 @@
 // The console's files as the app serves them: only known names from dist/console, the page's base
 // taken from the request path, and the deployed package (.funcignore) keeping them.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,8 @@ import { consoleAsset, CONSOLE_HEADERS } from '../../../src/lib/api/console.js';
 function built(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'console-dist-'));
   writeFileSync(path.join(dir, 'index.html'), '<base href="%BASE%"><script type="module" src="main.js"></script>');
-  writeFileSync(path.join(dir, 'main.js'), 'export {};');
+  mkdirSync(path.join(dir, 'console'));
+  writeFileSync(path.join(dir, 'console', 'main.js'), 'export {};');
   return dir;
 }
 
@@ -27,12 +28,12 @@ describe('consoleAsset', () => {
       expect(String(r.body)).toContain(`<base href="${base}">`);
       expect(r.headers).toMatchObject({ ...CONSOLE_HEADERS, 'content-type': 'text/html; charset=utf-8' });
     }
-    expect(consoleAsset('main.js', '/api/console/main.js', dir)).toMatchObject({ status: 200, headers: { 'content-type': 'text/javascript; charset=utf-8' } });
+    expect(consoleAsset('console/main.js', '/api/console/console/main.js', dir)).toMatchObject({ status: 200, headers: { 'content-type': 'text/javascript; charset=utf-8' } });
   });
 
   it('answers 404 for anything but a known file name: no traversal, no other types, nothing unbuilt', () => {
     const dir = built();
-    for (const asset of ['../package.json', 'a/../../x.js', '.env', 'main.ts', 'missing.js', 'MAIN.JS', '%2e%2e/x.js']) {
+    for (const asset of ['../package.json', 'console/../../x.js', '.env', 'console/.x.js', 'console/main.ts', 'missing.js', 'CONSOLE/MAIN.JS', '%2e%2e/x.js', '/etc/passwd.js']) {
       const r = consoleAsset(asset, `/api/console/${asset}`, dir);
       expect(r.status, asset).toBe(404);
       expect(JSON.parse(String(r.body))).toMatchObject({ error: { code: 'not_found', details: [] } });
