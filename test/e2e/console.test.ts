@@ -139,6 +139,7 @@ describe('a workspace owner', () => {
       expect(text, code).toMatch(message);
       expect(text, code).toContain('What to fix:');
       expect(await page.getByRole('button', { name: 'Create and sync data' }).count(), code).toBe(0);
+      if (code === 'sas_missing_permissions') expect(text).toContain('sasUrl: missing permissions: add, create, write');
       if (code === 'sas_account_sas') await snap('connect-refused');
     }
     await page.getByLabel('Blob SAS URL').fill(c.sasUrl);

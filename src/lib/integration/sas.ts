@@ -49,7 +49,7 @@ export function parseContainerSas(sasUrl: string, now: number): ContainerSas {
   if (!policyId) {
     const missing = REQUIRED_PERMISSIONS.filter((p) => !(permissions ?? '').includes(p));
     if (missing.length) {
-      throw new UserError('sas_missing_permissions', `the SAS does not grant ${missing.map((p) => PERMISSION_NAMES[p]).join(', ')}; it must grant read, add, create, write and list`, 400, { missing: missing.map((p) => PERMISSION_NAMES[p]) });
+      throw new UserError('sas_missing_permissions', `the SAS does not grant ${missing.map((p) => PERMISSION_NAMES[p]).join(', ')}; it must grant read, add, create, write and list`, 400, [{ path: 'sasUrl', message: `missing permissions: ${missing.map((p) => PERMISSION_NAMES[p]).join(', ')}` }]);
     }
   }
   const expiresOn = q.get('se') ? new Date(q.get('se')!) : undefined;

@@ -117,7 +117,8 @@ export function containerError(e: unknown, viaPolicy = false): Error {
   if (e instanceof UserError) return e;
   const status = (e as { statusCode?: number }).statusCode;
   const code = String((e as { code?: string }).code ?? '');
-  const details = { storageStatus: status, storageCode: code || undefined };
+  // SPEC section 6: details is always a list.
+  const details = [{ path: 'sasUrl', message: `Azure answered ${status}${code ? ` ${code}` : ''}` }];
   if (status === 403) {
     if (code === 'AuthorizationPermissionMismatch') {
       return new UserError('sas_missing_permissions', `Azure answered 403 (${code}): the SAS${viaPolicy ? "'s stored access policy" : ''} does not grant read, add, create, write and list. Edit the access policy or generate a new SAS URL and update the integration.`, 400, details);
@@ -139,7 +140,7 @@ export function containerError(e: unknown, viaPolicy = false): Error {
     return new UserError('sas_rejected', `Azure refused the request (${status} ${code || 'error'}): check that the SAS URL is the complete Blob SAS URL of the container, as the portal shows it`, 400, details);
   }
   if (status === undefined && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|CERT|SELF_SIGNED/i.test(code || String((e as Error)?.message ?? ''))) {
-    return new UserError('container_unreachable', `the storage account in the SAS URL cannot be reached (${code || 'network error'}): check the account name, and that its firewall admits us`, 400, { storageCode: code || undefined });
+    return new UserError('container_unreachable', `the storage account in the SAS URL cannot be reached (${code || 'network error'}): check the account name, and that its firewall admits us`, 400, [{ path: 'sasUrl', message: code || 'network error' }]);
   }
   // 5xx and timeouts: transient on Azure's side; the caller retries.
   return new Error(`customer container unreachable (${status ?? 'no status'} ${code})`);
