@@ -236,6 +236,24 @@ describe('a legacy integration', () => {
   });
 });
 
+describe('a failing export', () => {
+  it('shows the last error on its file and the failed attempt with its code in the history', async () => {
+    const failing = freshWorkspace();
+    const revoked = await customerContainer();
+    const sasUrl = await revoked.policySas('p1');
+    expect((await call('PUT', `/workspaces/${failing}/integration`, { sasUrl, files: ['deliveries'] })).status).toBe(201);
+    await revoked.revokePolicies();
+    expect((await call('POST', `/workspaces/${failing}/ingest/deliveries`, deliveries(['f1']))).status).toBe(202);
+    await page.goto(`${host.url}/api/console#/workspaces/${failing}`);
+    await fileRow('deliveries').getByRole('button', { name: 'Sync deliveries now' }).click();
+    await fileRow('deliveries').getByText('✕ failing').waitFor();
+    const code = await fileRow('deliveries').locator('td[data-label="Last error"] code').innerText();
+    expect(code).toMatch(/^sas_\w+$/);
+    await page.locator('.history-table tr.failed').getByText(code).first().waitFor();
+    expect(await page.locator('.history-table tr.failed').first().innerText()).toContain('✕ failed');
+  });
+});
+
 describe('an operator', () => {
   it('sees every integration with its lag and errors, sorts them, and syncs one now', async () => {
     expect((await call('POST', `/workspaces/${ws}/ingest/deliveries`, deliveries(['d4', 'd5']))).status).toBe(202);
