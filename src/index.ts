@@ -12,3 +12,4 @@ await import('./functions/integration.js');
 await import('./functions/exportTimer.js');
 await import('./functions/exportWorker.js');
 await import('./functions/operations.js');
+await import('./functions/console.js');

@@ -1,5 +1,6 @@
 // The app's HTTP API as the CLI sees it: JSON in and out, the function key in x-functions-key,
 // every failure an ApiError carrying the API's own code and message.
+import { apiErrorOf, parseJsonText } from '../lib/contract/api-shapes.js';
 
 export class ApiError extends Error {
   constructor(
@@ -59,20 +60,13 @@ export class Api {
       throw new ApiError(0, 'unreachable', `cannot reach the API at ${this.baseUrl} (${why}); check --url or WAREHOUSE_API_URL`);
     }
     const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
+    const json = parseJsonText(text);
     if (response.ok) {
       if (json === undefined && text) throw new ApiError(response.status, 'not_json', `${method} ${path} answered ${response.status} with a body that is not JSON`);
       return json as T;
     }
-    const error = (json as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-    if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-      throw new ApiError(response.status, error.code, error.message, error.details);
-    }
+    const error = apiErrorOf(json);
+    if (error) throw new ApiError(response.status, error.code, error.message, error.details);
     if (response.status === 401 || response.status === 403) {
       throw new ApiError(response.status, 'unauthorized', `the API refused the request (HTTP ${response.status}); give a valid function key with --key or WAREHOUSE_API_KEY`);
     }

@@ -5,6 +5,9 @@ import { count, duration, plural, table, time } from './format.js';
 import type { integrationStatus, FileStatus } from '../lib/api/status.js';
 import type { IntegrationList, PoisonList, ReplayResult } from '../lib/api/operations.js';
 import type { KeyStatus, ReencryptResult } from '../lib/integration/key-rotation.js';
+import type { exportHistory } from '../lib/api/history.js';
+
+export type ExportHistoryPage = Awaited<ReturnType<typeof exportHistory>>;
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
 
@@ -266,4 +269,29 @@ export async function reencrypt(ctx: CommandContext): Promise<number> {
   if (r.unreadable.length) ctx.stdout.write(`unreadable (no configured key decrypts them): workspaces ${r.unreadable.join(', ')}\n`);
   ctx.stdout.write(keyLines(r.status));
   return r.unreadable.length ? 1 : 0;
+}
+export async function exports(ctx: CommandContext, workspaceId: string, options: { fileType?: string; limit?: number; before?: string }): Promise<number> {
+  const query = new URLSearchParams();
+  if (options.fileType) query.set('fileType', options.fileType);
+  if (options.limit) query.set('limit', String(options.limit));
+  if (options.before) query.set('before', options.before);
+  const r = await ctx.api.get<ExportHistoryPage>(`${path(workspaceId)}/exports${query.size ? `?${query}` : ''}`);
+  if (ctx.json) return printJson(ctx, r);
+  if (r.entries.length === 0) {
+    ctx.stdout.write('no exports yet\n');
+    return 0;
+  }
+  const rows = r.entries.map((e) =>
+    e.outcome === 'failed'
+      ? [time(e.at), e.fileType, 'failed', '-', '-', '-', '-', `${e.error.code}: ${e.error.message}`]
+      : [time(e.committedAt), e.fileType, e.kind, String(e.sequence), count(e.rows), count(e.bytes), e.lagSeconds === null ? '-' : duration(e.lagSeconds), e.name],
+  );
+  ctx.stdout.write(
+    table(
+      [{ title: 'AT' }, { title: 'FILE' }, { title: 'KIND' }, { title: 'SEQUENCE', align: 'right' }, { title: 'ROWS', align: 'right' }, { title: 'BYTES', align: 'right' }, { title: 'LAG', align: 'right' }, { title: 'NAME / ERROR' }],
+      rows,
+    ),
+  );
+  if (r.next) ctx.stdout.write(`more: --before '${r.next}'\n`);
+  return 0;
 }

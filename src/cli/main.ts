@@ -22,6 +22,9 @@ Commands:
   sync <workspaceId> <fileType> [--watch] [--timeout SECONDS]
                              queue an export of one file now; --watch follows it (every 2 s) until
                              nothing is pending and it is not running (default timeout ${DEFAULT_WATCH_TIMEOUT_S} s)
+  exports <workspaceId> [--file-type T] [--limit N] [--before ID|TIME]
+                             the export history, newest first: files written (rows, bytes, kind,
+                             lag) and failed attempts; --before pages on (the id it prints)
   poison                     the poison queue: count and the first 32 messages, decoded
   replay [--max N]           move valid export messages from the poison queue back to the export
                              queue (default at most 1000); invalid ones stay and are counted as skipped
@@ -95,6 +98,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
         limit: { type: 'string' },
         minutes: { type: 'string' },
         scope: { type: 'string' },
+        'file-type': { type: 'string' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -123,6 +128,10 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
         const [workspaceId, fileType] = args(rest, ['workspaceId', 'fileType'], 'sync');
         const timeoutS = positiveInt(values.timeout, '--timeout') ?? DEFAULT_WATCH_TIMEOUT_S;
         return await commands.sync(ctx, workspaceId, fileType, { watch: values.watch, timeoutMs: timeoutS * 1000 });
+      }
+      case 'exports': {
+        const [workspaceId] = args(rest, ['workspaceId'], 'exports');
+        return await commands.exports(ctx, workspaceId, { fileType: values['file-type'], limit: positiveInt(values.limit, '--limit'), before: values.before });
       }
       case 'poison':
         args(rest, [], 'poison');

@@ -38,6 +38,7 @@ const ROUTES: { name: string; path: string; method: 'GET' | 'PUT' | 'POST' | 'DE
   { name: 'putIntegration', path: '', method: 'PUT', scope: 'manage', action: async (admin, ws, req) => admin.put(ws, await jsonBody(req)) },
   { name: 'getIntegration', path: '', method: 'GET', scope: 'read', action: (admin, ws) => admin.status(ws) },
   { name: 'deleteIntegration', path: '', method: 'DELETE', scope: 'manage', action: (admin, ws) => admin.delete(ws) },
+  { name: 'listExports', path: '/exports', method: 'GET', scope: 'read', action: (admin, ws, req) => admin.exports(ws, Object.fromEntries(req.query)) },
   { name: 'validateIntegration', path: '/validate', method: 'POST', scope: 'manage', action: async (admin, ws, req) => admin.validate(ws, await jsonBody(req)) },
   { name: 'enableIntegration', path: '/enable', method: 'POST', scope: 'manage', action: (admin, ws) => admin.enable(ws) },
   { name: 'disableIntegration', path: '/disable', method: 'POST', scope: 'manage', action: (admin, ws) => admin.disable(ws) },

@@ -252,6 +252,7 @@ async function main(): Promise<void> {
       say(`Azurite:   blob http://127.0.0.1:${azurite.blobPort}  queue http://127.0.0.1:${azurite.queuePort}  table http://127.0.0.1:${azurite.tablePort}  (data in ${AZURITE_DIR}/)`);
     }
     say(`Host:      ${host.url}  (routes under /api; POST /admin/functions/{name} runs a function now)`);
+    say(`Console:   ${host.url}/api/console${args.demo ? `#/workspaces/${DEMO_WORKSPACE_ID}` : ''}  (no key needed locally)`);
     say(`Functions:\n${describeFunctions(host)}`);
     say('Press Ctrl-C to stop.\n');
 

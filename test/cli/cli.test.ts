@@ -137,6 +137,25 @@ describe('sync', () => {
   });
 });
 
+describe('exports', () => {
+  it('prints the export history newest first, filters by file type, refuses a bad query', async () => {
+    expect((await call('POST', `/workspaces/${ws}/ingest/deliveries`, deliveries(['h1', 'h2']))).status).toBe(202);
+    expect((await cli(['sync', String(ws), 'deliveries', '--watch'])).code).toBe(0);
+    const r = await cli(['exports', String(ws), '--file-type', 'deliveries']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^AT\s+FILE\s+KIND\s+SEQUENCE\s+ROWS\s+BYTES\s+LAG\s+NAME \/ ERROR$/);
+    expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z\s+deliveries\s+(changeset|initial)\s+\d+\s+2\s+[\d,]+\s+\S+\s+deliveries_v4_\d+_\d{20}\.parquet$/);
+    const one = await cli(['exports', String(ws), '--file-type', 'deliveries', '--limit', '1', '--json']);
+    const page = JSON.parse(one.stdout);
+    expect(page.entries).toHaveLength(1);
+    expect(page.entries[0]).toMatchObject({ fileType: 'deliveries', rows: 2 });
+    const bad = await cli(['exports', String(ws), '--file-type', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^error: the export history query was rejected \(invalid_query, HTTP 400\)\n  fileType: /);
+  });
+});
+
 describe('poison and replay', () => {
   it('lists the poison queue decoded, and replays the valid messages only', async () => {
     const poisonQueue = new QueueClient(inject('storageConnectionString'), `${QUEUE}-poison`);

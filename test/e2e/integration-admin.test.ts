@@ -52,12 +52,14 @@ afterAll(async () => {
 });
 
 describe('registration', () => {
-  it('every admin, operations and ingest route requires a function key when deployed (authLevel function), except the owner routes, which are anonymous for the host and require a workspace token in the handler', () => {
+  it('every admin, operations and ingest route requires a function key when deployed (authLevel function), except the console page and the owner routes, which are anonymous for the host and require a workspace token in the handler', () => {
     const http = host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => [f.name, String(b.route), String(b.authLevel)] as string[]));
     expect(http.length).toBeGreaterThanOrEqual(10);
     const owner = ([, route]: string[]) => route.startsWith('owner/workspaces/{workspaceId}/integration');
-    expect(http.filter((r) => !owner(r) && r[2] !== 'function')).toEqual([]);
-    expect(http.filter((r) => owner(r) && r[2] !== 'anonymous')).toEqual([]);
+    const consolePage = ([name]: string[]) => name === 'console';
+    expect(http.filter((r) => !owner(r) && !consolePage(r) && r[2] !== 'function')).toEqual([]);
+    expect(http.filter((r) => owner(r) || consolePage(r)).filter((r) => r[2] !== 'anonymous')).toEqual([]);
+    expect(http.filter(consolePage)).toHaveLength(1);
     // One owner route per integration route, and none for ingest, sync or operations (test/faults/security.test.ts tests the tokens).
     const integration = http.filter(([, route]) => route.startsWith('workspaces/{workspaceId}/integration') && !route.endsWith('/sync'));
     expect(http.filter(owner).map(([, route]) => route).sort()).toEqual(integration.map(([, route]) => `owner/${route}`).sort());

@@ -7,6 +7,7 @@ import type { Services } from '../services.js';
 import type { ChangeResult } from '../integration/settings.js';
 import { parseFileTypeParam } from '../integration/settings.js';
 import { integrationStatus } from './status.js';
+import { exportHistory } from './history.js';
 
 export interface AdminAnswer {
   status: number;
@@ -33,6 +34,10 @@ export class Admin {
 
   async status(workspaceId: number): Promise<AdminAnswer> {
     return { status: 200, body: await integrationStatus(this.services, workspaceId) };
+  }
+
+  async exports(workspaceId: number, query: Record<string, string>): Promise<AdminAnswer> {
+    return { status: 200, body: await exportHistory(this.services, workspaceId, query) };
   }
 
   async setFile(workspaceId: number, fileTypeToken: string | undefined, body: unknown): Promise<AdminAnswer> {

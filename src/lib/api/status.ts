@@ -1,25 +1,12 @@
 // GET .../integration: the settings (never the SAS) and, per file type, where its export stands.
 import type { Services } from '../services.js';
 import { FILE_TYPES, V1_FILE_TYPES, type FileType } from '../contract/schemas.js';
+import type { FileStatus } from '../contract/api-shapes.js';
 import { cursorFor } from '../export/cursors.js';
 
 export const SAS_EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
 
-export interface FileStatus {
-  enabled: boolean;
-  everExported: boolean;
-  running: boolean;
-  initialSyncDone: boolean;
-  lastExportAt: string | null;
-  /** Sequence of the last file committed (0 = none); never a sequence only reserved for a file not written yet. */
-  lastSequence: number;
-  filesExported: number;
-  rowsExported: number;
-  /** Changes accepted but not exported yet, and how long the oldest of them has waited. */
-  pendingChanges: number;
-  lagSeconds: number;
-  lastError: { code: string; message: string; at: string } | null;
-}
+export type { FileStatus };
 
 export async function integrationStatus(services: Pick<Services, 'integrations' | 'cursors' | 'source' | 'clock'>, workspaceId: number) {
   const integration = await services.integrations.require(workspaceId);

@@ -4,6 +4,7 @@ import type { AppStorage } from '../platform/storage.js';
 import { int64, num, TABLES } from '../platform/storage.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
+import { ExportHistory, HISTORY_PREFIX, historyEntity, type HistoryEntry } from './history.js';
 
 /** A file name handed out once: a sequence (or a part of the initial metrics sequence) for one destination. */
 export interface Slot {
@@ -138,7 +139,12 @@ export class CursorMoved extends Error {
 }
 
 export class Cursors {
-  constructor(private readonly storage: AppStorage) {}
+  /** The export history kept in the same partitions (history.ts). */
+  readonly history: ExportHistory;
+
+  constructor(private readonly storage: AppStorage) {
+    this.history = new ExportHistory(() => this.table);
+  }
 
   private get table() {
     return this.storage.table(TABLES.cursors);
@@ -156,7 +162,9 @@ export class Cursors {
   /** All cursors of a workspace (status, fan-out). */
   async list(workspaceId: number): Promise<Cursor[]> {
     const out: Cursor[] = [];
-    for await (const e of this.table.listEntities({ queryOptions: { filter: `PartitionKey eq '${workspaceId}'` } })) out.push(fromEntity(e));
+    // The partition also holds the export history (history.ts), whose row keys sort after every file type.
+    const filter = `PartitionKey eq '${workspaceId}' and RowKey lt '${HISTORY_PREFIX.slice(0, 1)}'`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter } })) out.push(fromEntity(e));
     return out;
   }
 
@@ -168,10 +176,23 @@ export class Cursors {
     return out;
   }
 
-  /** Writes the cursor if nobody changed it since it was read; returns it with its new ETag. */
-  async save(cursor: Cursor): Promise<Cursor> {
+  /**
+   * Writes the cursor if nobody changed it since it was read; returns it with its new ETag. A
+   * history entry given with it is inserted in the same transaction: both are stored or neither.
+   */
+  async save(cursor: Cursor, history?: HistoryEntry): Promise<Cursor> {
     try {
       const entity = toEntity(cursor);
+      if (history) {
+        const r = await this.table.submitTransaction([
+          cursor.etag ? ['update', entity, 'Replace', { etag: cursor.etag }] : ['create', entity],
+          ['create', historyEntity(cursor.workspaceId, history)],
+        ]);
+        // Sub-responses come in request order; an update's carries its ETag but no row key.
+        const etag = r.subResponses[0]?.etag;
+        if (!etag) throw new Error('the cursor transaction answered without an ETag');
+        return { ...cursor, etag };
+      }
       const r = cursor.etag
         ? await this.table.updateEntity(entity, 'Replace', { etag: cursor.etag })
         : await this.table.createEntity(entity);

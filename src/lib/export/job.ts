@@ -27,6 +27,7 @@ import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
 import { assertStorageEndpoint } from '../integration/endpoint.js';
 import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
+import type { AttemptFailed, FileWritten } from './history.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
 import { isLogRun, planRun, SNAPSHOT_TYPES } from './run-plan.js';
@@ -106,6 +107,7 @@ export class Exporter {
           return { status: 'continued', files };
         }
         const run = cursor.run!;
+        const fileStartedAt = clock.now();
         let file: WrittenFile | undefined;
         try {
           file = await writeFile(
@@ -132,6 +134,7 @@ export class Exporter {
         if (!file) {
           // Nothing left: the run is complete.
           cursor = await cursors.save({ ...released(cursor), run: undefined, lastSeq: run.targetSeq, initialDone: true, lastError: undefined, lastErrorCode: undefined, lastErrorAt: undefined });
+          await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
           return { status: files.length || run.files ? 'done' : 'nothing', files };
         }
         const slot = cursor.run!.slot!;
@@ -141,6 +144,11 @@ export class Exporter {
         // Checkpoint only while the integration still has this destination; else the rows go out again.
         integration = await integrations.get(job.workspaceId);
         if (!integration || destinationOf(integration) !== destination) continue;
+        const oldest = typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined;
+        const written: FileWritten = {
+          outcome: 'written', fileType: job.fileType, name: file.name, sequence: slot.sequence, ...(slot.part !== undefined ? { part: slot.part } : {}), kind: run.kind, rows: file.rows, bytes: file.bytes,
+          startedAt: fileStartedAt, committedAt: clock.now(), lagSeconds: oldest === undefined ? null : Math.max(0, Math.round((clock.now() - oldest) / 1000)),
+        };
         cursor = await cursors.save({
           ...cursor,
           run: { ...cursor.run!, slot: undefined, position: file.end, files: run.files + 1, rows: run.rows + file.rows },
@@ -149,7 +157,7 @@ export class Exporter {
           rowsExported: cursor.rowsExported + file.rows,
           lastExportAt: clock.now(),
           leaseUntil: clock.now() + config.leaseMs,
-        });
+        }, written);
         await this.deps.faults?.afterCheckpoint?.();
         if (clock.now() - started >= config.timeBudgetMs) {
           // Hand the rest on: release the lease first, so the continuation can take it.
@@ -240,7 +248,9 @@ export class Exporter {
       lastErrorCode: err instanceof UserError ? err.code : 'export_failed',
       lastErrorAt: clock.now(),
     };
-    await cursors.save(recorded).catch(() => undefined);
+    const failed: AttemptFailed = { outcome: 'failed', fileType: job.fileType, ...(fresh.run ? { kind: fresh.run.kind } : {}), failedAt: recorded.lastErrorAt, code: recorded.lastErrorCode, message: recorded.lastError };
+    await cursors.save(recorded, failed).catch(() => undefined);
+    await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
     if (err instanceof UserError) return { status: 'failed', files, reason: err.message, failureKind: failureKind(err) === 'credentials' ? 'credentials' : 'bad_data' };
     throw e;
   }

@@ -59,7 +59,7 @@ export function view(i: Integration): IntegrationView {
   return rest;
 }
 
-const fileTypeToken = z.string().transform((s, ctx) => {
+export const fileTypeToken = z.string().transform((s, ctx) => {
   const t = (FILE_TYPES as readonly string[]).includes(s) ? (s as FileType) : fileTypeByName(s);
   if (!t) {
     ctx.addIssue({ code: 'custom', message: `unknown file type "${s}"; use ${FILE_TYPES.join(', ')}` });
