@@ -373,12 +373,13 @@ describe('owners reach only their own workspace', () => {
     expect((await h.call('GET', `/workspaces/${ws}/integration`)).body.enabled).toBe(false);
   });
 
-  it('function-key routes stay for the platform; owner routes are the only anonymous ones and exist for integration routes only', () => {
+  it('function-key routes stay for the platform; owner routes (and the console page, which holds no secret) are the only anonymous ones and exist for integration routes only', () => {
     const routes = h.host.functions.flatMap((f) => Object.values(f.bindings).filter((b) => b.type === 'httpTrigger').map((b) => ({ name: f.name, route: String(b.route), level: b.authLevel })));
-    expect(routes.filter((r) => r.level === 'anonymous').every((r) => r.route.startsWith('owner/workspaces/{workspaceId}/integration'))).toBe(true);
+    expect(routes.filter((r) => r.level === 'anonymous' && r.name !== 'console').every((r) => r.route.startsWith('owner/workspaces/{workspaceId}/integration'))).toBe(true);
+    expect(routes.filter((r) => r.name === 'console').map((r) => [r.route, r.level])).toEqual([['console/{*asset}', 'anonymous']]);
     expect(routes.filter((r) => r.route.startsWith('owner/')).every((r) => r.level === 'anonymous' && !/ingest|sync|operations/.test(r.route))).toBe(true);
-    expect(routes.filter((r) => !r.route.startsWith('owner/')).every((r) => r.level === 'function')).toBe(true);
-    expect(routes.filter((r) => r.route.startsWith('owner/')).length).toBe(8);
+    expect(routes.filter((r) => !r.route.startsWith('owner/') && r.name !== 'console').every((r) => r.level === 'function')).toBe(true);
+    expect(routes.filter((r) => r.route.startsWith('owner/')).length).toBe(9);
   });
 });
 

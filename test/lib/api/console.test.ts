@@ -44,6 +44,6 @@ describe('consoleAsset', () => {
 
   it('the deployed package keeps dist/console (.funcignore leaves out sources, not the built page)', () => {
     const rules = readFileSync(path.resolve(__dirname, '../../../.funcignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(rules.filter((r) => /^\/?dist\b|^\*\.(js|css|html)$/.test(r))).toEqual([]);
+    expect(rules.filter((r) => /^\/?dist\/?$|^\/?dist\/console|^\/?dist\/\*|^\*\.(js|css|html)$/.test(r))).toEqual([]);
   });
 });
