@@ -1,15 +1,15 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { getServices, startupConfig } from '../lib/services.js';
-import { fanOut } from '../lib/export/fanout.js';
+import { tick } from '../lib/export/fanout.js';
+import { enqueueFanOut } from '../lib/export/message.js';
 import { createLogger } from '../lib/platform/log.js';
 
-/** Every EXPORT_SCHEDULE tick: one queue message per (workspace, enabled file type) not already running. */
+/** Every EXPORT_SCHEDULE tick: one message per shard of pending pairs (and, once a day, the sweep); workers expand them. */
 export async function exportTimer(_timer: Timer, context: InvocationContext): Promise<void> {
   const services = await getServices();
-  const exporter = services.exporter();
   const started = Date.now();
-  const result = await fanOut(services, (job) => exporter.enqueue(job));
-  createLogger(context, { invocationId: context.invocationId }).info('export fan-out', { ...result, durationMs: Date.now() - started });
+  const result = await tick(services, (job) => enqueueFanOut(services.storage.exportQueue, job));
+  createLogger(context, { invocationId: context.invocationId }).info('export tick', { ...result, durationMs: Date.now() - started });
 }
 
 app.timer('exportTimer', { schedule: startupConfig().exportSchedule, handler: exportTimer });

@@ -1,10 +1,30 @@
-// The timer's work: one export message per (workspace, enabled file type) of every enabled
-// integration, except pairs whose export is running right now (their lease is held).
-import type { Integrations } from '../integration/settings.js';
+// The timer's work, proportional to the pairs that have work: the tick enqueues one message per shard
+// of the pending-pair markers (source/pending.ts); a worker expands a shard into one export message
+// per marked pair not running now. A slow safety net, the sweep, enqueues every enabled pair of every
+// integration once per SWEEP_INTERVAL_MS, one page per message (each message chains the next).
+import { TABLES, type AppStorage } from '../platform/storage.js';
+import { isConflict, isNotFound } from '../platform/errors.js';
+import type { Integration, Integrations } from '../integration/settings.js';
 import type { Cursors } from './cursors.js';
 import type { Clock } from '../platform/clock.js';
-import { V1_FILE_TYPES } from '../contract/schemas.js';
-import type { ExportJob } from './message.js';
+import { V1_FILE_TYPES, type FileType } from '../contract/schemas.js';
+import { PENDING_SHARDS, PendingPairs, type PendingPair } from '../source/pending.js';
+import type { ExportJob, FanOutJob } from './message.js';
+
+export const SWEEP_INTERVAL_MS = 24 * 3600 * 1000;
+export const SWEEP_PAGE = 500;
+
+export interface FanOutDeps {
+  storage: AppStorage;
+  integrations: Integrations;
+  cursors: Cursors;
+  clock: Clock;
+}
+
+export interface TickResult {
+  shards: number;
+  sweep: boolean;
+}
 
 export interface FanOutResult {
   workspaces: number;
@@ -12,19 +32,55 @@ export interface FanOutResult {
   running: number;
 }
 
-export async function fanOut(
-  deps: { integrations: Integrations; cursors: Cursors; clock: Clock },
+/** The timer tick: a fixed number of messages, whatever the number of workspaces. */
+export async function tick(deps: FanOutDeps, enqueue: (job: FanOutJob) => Promise<void>): Promise<TickResult> {
+  const sweep = await sweepDue(deps);
+  const shards = Array.from({ length: PENDING_SHARDS }, (_, shard) => shard);
+  await Promise.all([...shards.map((shard) => enqueue({ shard })), ...(sweep ? [enqueue({ sweep: '' })] : [])]);
+  return { shards: shards.length, sweep };
+}
+
+/** One shard: a message per marked pair not running now (a running pair keeps its marker for the next tick). */
+export async function expandShard(deps: FanOutDeps, shard: number, enqueue: (job: ExportJob) => Promise<void>, concurrency = 32): Promise<FanOutResult> {
+  const result: FanOutResult = { workspaces: 0, enqueued: 0, running: 0 };
+  const now = deps.clock.now();
+  const workspaces = new Set<number>();
+  await forEach(new PendingPairs(deps.storage).list(shard), concurrency, async (pair: PendingPair) => {
+    workspaces.add(pair.workspaceId);
+    const cursor = await deps.cursors.get(pair.workspaceId, pair.fileType);
+    if (cursor.leaseUntil > now) {
+      result.running++;
+      return;
+    }
+    await enqueue(pair);
+    result.enqueued++;
+  });
+  result.workspaces = workspaces.size;
+  return result;
+}
+
+/** One page of the sweep: every enabled pair of its integrations not running now; then the next page. */
+export async function sweepPage(deps: FanOutDeps, token: string, enqueue: (job: ExportJob) => Promise<void>, next: (job: FanOutJob) => Promise<void>, size = SWEEP_PAGE): Promise<FanOutResult> {
+  const page = await deps.integrations.page(token, size);
+  const result = await enqueueEnabled(deps, page.integrations, enqueue);
+  if (page.next) await next({ sweep: page.next });
+  return result;
+}
+
+/** Every enabled pair of these integrations, except pairs whose export is running (lease held). */
+export async function enqueueEnabled(
+  deps: { cursors: Cursors; clock: Clock },
+  integrations: Iterable<Omit<Integration, 'sasUrl'>> | AsyncIterable<Omit<Integration, 'sasUrl'>>,
   enqueue: (job: ExportJob) => Promise<void>,
   concurrency = 32,
 ): Promise<FanOutResult> {
   const result: FanOutResult = { workspaces: 0, enqueued: 0, running: 0 };
   // One query for the pairs running now (their lease is held), instead of one per workspace.
   const running = await deps.cursors.leased(deps.clock.now());
-  const pending = new Set<Promise<void>>();
-  for await (const integration of deps.integrations.list()) {
-    if (!integration.enabled) continue;
+  await forEach(integrations, concurrency, async (integration) => {
+    if (!integration.enabled) return;
     result.workspaces++;
-    const due = integration.files.filter((fileType) => {
+    const due = integration.files.filter((fileType: FileType) => {
       if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(fileType)) return false;
       if (running.has(`${integration.workspaceId}|${fileType}`)) {
         result.running++;
@@ -32,13 +88,42 @@ export async function fanOut(
       }
       return true;
     });
-    const task = Promise.all(due.map((fileType) => enqueue({ workspaceId: integration.workspaceId, fileType }))).then(() => {
-      result.enqueued += due.length;
-    });
+    await Promise.all(due.map((fileType) => enqueue({ workspaceId: integration.workspaceId, fileType })));
+    result.enqueued += due.length;
+  });
+  return result;
+}
+
+/** The sweep is due when none started within SWEEP_INTERVAL_MS; the ETag lets one tick start it. */
+async function sweepDue(deps: FanOutDeps): Promise<boolean> {
+  const table = deps.storage.table(TABLES.pending);
+  const now = deps.clock.now();
+  try {
+    let etag: string | undefined;
+    try {
+      const e = await table.getEntity<{ startedAt: number }>('sweep', 'state');
+      if (now - Number(e.startedAt) < SWEEP_INTERVAL_MS) return false;
+      etag = e.etag;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    const entity = { partitionKey: 'sweep', rowKey: 'state', startedAt: now };
+    if (etag) await table.updateEntity(entity, 'Replace', { etag });
+    else await table.createEntity(entity);
+    return true;
+  } catch (e) {
+    if (isConflict(e)) return false; // another tick started it
+    throw e;
+  }
+}
+
+async function forEach<T>(items: Iterable<T> | AsyncIterable<T>, concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  const pending = new Set<Promise<void>>();
+  for await (const item of items) {
+    const task = work(item);
     pending.add(task);
     task.finally(() => pending.delete(task)).catch(() => undefined);
     if (pending.size >= concurrency) await Promise.race(pending);
   }
   await Promise.all(pending);
-  return result;
 }

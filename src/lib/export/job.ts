@@ -22,6 +22,7 @@ import { redact } from '../platform/redaction.js';
 import type { Logger } from '../platform/log.js';
 import { failureKind, telemetry } from '../platform/telemetry.js';
 import type { SourceLog } from '../source/source-log.js';
+import { PendingPairs } from '../source/pending.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
@@ -61,7 +62,11 @@ export interface ExporterDeps {
 const released = (cursor: Cursor): Cursor => ({ ...cursor, leaseOwner: undefined, leaseUntil: 0 });
 
 export class Exporter {
-  constructor(private readonly deps: ExporterDeps) {}
+  private readonly pending: PendingPairs;
+
+  constructor(private readonly deps: ExporterDeps) {
+    this.pending = new PendingPairs(deps.storage);
+  }
 
   /** One export invocation for a pair, traced: a span with the outcome, metrics, a structured log line. */
   async run(job: ExportJob, owner: string): Promise<ExportOutcome> {
@@ -76,9 +81,14 @@ export class Exporter {
   private async runPair(job: ExportJob, owner: string): Promise<ExportOutcome> {
     const { cursors, clock, config, integrations } = this.deps;
     const started = clock.now();
+    // Read before anything else: a mark written after this read survives this run's clear.
+    const mark = await this.pending.etag(job);
     let integration = await integrations.get(job.workspaceId);
     const reason = notWanted(integration, job.fileType);
-    if (reason) return { status: 'skipped', files: [], reason };
+    if (reason) {
+      if (mark) await this.pending.clear(job, mark); // a settings change that wants the pair marks it again
+      return { status: 'skipped', files: [], reason };
+    }
     const identity = identityOf(integration!, job.fileType);
     const leased = await this.takeLease(job, owner, identity);
     if (!leased) return { status: 'busy', files: [] };
@@ -88,7 +98,8 @@ export class Exporter {
     try {
       cursor = await this.decideRun(cursor);
       if (!cursor.run) {
-        await cursors.save(released(cursor));
+        cursor = await cursors.save(released(cursor));
+        await this.settle(job, mark, cursor);
         return { status: 'nothing', files };
       }
       const anonymize = cursor.anonymizeAt === undefined ? undefined : anonymizer(this.deps, job.workspaceId, job.fileType, cursor.anonymizeAt);
@@ -135,6 +146,7 @@ export class Exporter {
           // Nothing left: the run is complete.
           cursor = await cursors.save({ ...released(cursor), run: undefined, lastSeq: run.targetSeq, initialDone: true, lastError: undefined, lastErrorCode: undefined, lastErrorAt: undefined });
           await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
+          await this.settle(job, mark, cursor);
           return { status: files.length || run.files ? 'done' : 'nothing', files };
         }
         const slot = cursor.run!.slot!;
@@ -170,6 +182,16 @@ export class Exporter {
       if (e instanceof CursorMoved) return { status: 'busy', files, reason: 'another worker took over this export' };
       return this.recordFailure(job, owner, e, files);
     }
+  }
+
+  /**
+   * The pair is up to date: its marker goes unless it was marked since it was read (ETag). A change
+   * committed after the head was read whose marker came before that read is caught by the head check.
+   */
+  private async settle(job: ExportJob, mark: string | undefined, cursor: Cursor): Promise<void> {
+    if (!mark || !(await this.pending.clear(job, mark))) return;
+    const head = await this.deps.source.head(job.workspaceId, job.fileType);
+    if (head.seq > cursor.lastSeq) await this.pending.mark(job.workspaceId, [job.fileType]);
   }
 
   /** One worker per pair: the cursor's lease (a crashed worker's lease expires). Undefined when busy. */
@@ -250,6 +272,8 @@ export class Exporter {
     };
     const failed: AttemptFailed = { outcome: 'failed', fileType: job.fileType, ...(fresh.run ? { kind: fresh.run.kind } : {}), failedAt: recorded.lastErrorAt, code: recorded.lastErrorCode, message: recorded.lastError };
     await cursors.save(recorded, failed).catch(() => undefined);
+    // Retried at the next tick: the timer enqueues marked pairs only.
+    await this.pending.mark(job.workspaceId, [job.fileType]).catch(() => undefined);
     await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
     if (err instanceof UserError) return { status: 'failed', files, reason: err.message, failureKind: failureKind(err) === 'credentials' ? 'credentials' : 'bad_data' };
     throw e;

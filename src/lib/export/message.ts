@@ -1,5 +1,6 @@
-// The export queue's message: `{workspaceId, fileType}`, base64 JSON on the wire. It names a pair,
-// never a destination or a credential: the worker reads the settings itself.
+// The export queue's messages, base64 JSON on the wire: `{workspaceId, fileType}` names a pair, never
+// a destination or a credential (the worker reads the settings itself); `{shard}` and `{sweep}` are
+// the timer's fan-out, expanded by workers (fanout.ts) into pair messages.
 import { z } from 'zod';
 import type { QueueClient } from '@azure/storage-queue';
 import { FILE_TYPES, type FileType } from '../contract/schemas.js';
@@ -17,6 +18,20 @@ const exportMessage = z.strictObject({
 export function parseExportMessage(message: unknown): { success: true; data: ExportJob } | { success: false; issues: string[] } {
   const parsed = exportMessage.safeParse(message);
   return parsed.success ? { success: true, data: parsed.data } : { success: false, issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`) };
+}
+
+/** A fan-out message: list one shard's pending pairs, or sweep one page of integrations (`''`: the first). */
+export type FanOutJob = { shard: number } | { sweep: string };
+
+const fanOutMessage = z.union([z.strictObject({ shard: z.number().int().nonnegative() }), z.strictObject({ sweep: z.string() })]);
+
+export function parseFanOutMessage(message: unknown): FanOutJob | undefined {
+  const parsed = fanOutMessage.safeParse(message);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function enqueueFanOut(queue: Pick<QueueClient, 'sendMessage'>, job: FanOutJob): Promise<void> {
+  await queue.sendMessage(Buffer.from(JSON.stringify(job)).toString('base64'));
 }
 
 /** Queue a message for this pair (continuations, the management API and the timer's fan-out). */

@@ -10,6 +10,7 @@
 // cursor whose generation is behind. Each created integration is a new instance (an id its cursors
 // carry): after DELETE and PUT, the old cursors count as absent. File sequences carry on through
 // both, so no name is ever reused (export/cursors.ts, export/reservation.ts).
+import { PendingPairs } from '../source/pending.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AppStorage } from '../platform/storage.js';
@@ -168,6 +169,10 @@ export class Integrations {
 
   private get table() {
     return this.storage.table(TABLES.integrations);
+  }
+
+  private get pending() {
+    return new PendingPairs(this.storage);
   }
 
   /** POST .../validate: form checks, then the real probe; saves nothing. */
@@ -339,6 +344,14 @@ export class Integrations {
     }
   }
 
+  /** One page of integrations from a continuation token (the fan-out's sweep reads them a page at a time). */
+  async page(token: string | undefined, size: number): Promise<{ integrations: Omit<Integration, 'sasUrl'>[]; next?: string }> {
+    const select = ['PartitionKey', 'files', 'schemaVersion', 'enabled'];
+    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `RowKey eq 'settings'`, select } }).byPage({ maxPageSize: size, continuationToken: token || undefined });
+    const { value } = await pages.next();
+    return { integrations: (value ?? []).map((e: Record<string, unknown>) => this.fromEntity(e, false)), next: value?.continuationToken };
+  }
+
   private checkPeopleRule(integration: Integration, fileType: FileType): void {
     if (fileType !== 'people') return;
     const since = integration.disabledAt.people;
@@ -372,8 +385,11 @@ export class Integrations {
       instanceId: i.instance,
     };
     try {
-      if (create || !i.etag) await this.table.createEntity(entity);
-      else await this.table.updateEntity(entity, 'Replace', { etag: i.etag });
+      // Every change may start work (an initial sync, a catch-up, an upgrade): the timer finds it by its markers.
+      await this.pending.around(i.workspaceId, i.enabled ? i.files : [], async () => {
+        if (create || !i.etag) await this.table.createEntity(entity);
+        else await this.table.updateEntity(entity, 'Replace', { etag: i.etag });
+      });
     } catch (e) {
       if (isConflict(e)) throw new UserError('concurrent_change', 'the integration was changed by another request at the same time; read it again and retry', 409);
       throw e;

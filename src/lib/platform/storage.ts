@@ -17,6 +17,7 @@ export const TABLES = {
   deliveryOwners: 'deliveryowners',
   gonePeople: 'gonepeople',
   rateLimits: 'ratelimits',
+  pending: 'exportpending',
 } as const;
 export const SOURCE_CONTAINER = 'source-log';
 

@@ -6,6 +6,7 @@
 // Segments (one blob per accepted request and file type) become visible only when their index entity
 // is inserted in the same entity-group transaction that advances the ETag-guarded head: seq_num
 // allocation and visibility are one atomic step (see docs/ARCHITECTURE.md).
+import { PendingPairs } from './pending.js';
 import { randomUUID } from 'node:crypto';
 import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
@@ -55,7 +56,11 @@ const headKey = (fileType: FileType) => `head|${fileType}`;
 const segPrefix = (fileType: FileType) => `seg|${fileType}|`;
 
 export class SourceLog {
-  constructor(private readonly storage: AppStorage) {}
+  private readonly pending: PendingPairs;
+
+  constructor(private readonly storage: AppStorage) {
+    this.pending = new PendingPairs(storage);
+  }
 
   private get index() {
     return this.storage.table(TABLES.sourceIndex);
@@ -82,6 +87,11 @@ export class SourceLog {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
     if (nonEmpty.length === 0 && !also) return [];
     const blobs = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
+    // The exporter finds changed pairs by their markers (pending.ts), written before and after the commit.
+    return this.pending.around(workspaceId, nonEmpty.map((p) => p.fileType), () => this.commit(workspaceId, nonEmpty, blobs, expected, also));
+  }
+
+  private async commit(workspaceId: number, nonEmpty: AppendPart[], blobs: string[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     for (let attempt = 0; ; attempt++) {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
       const tx = new TableTransaction();

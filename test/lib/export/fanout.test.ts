@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
-import { fanOut } from '../../../src/lib/export/fanout.js';
-import type { ExportJob } from '../../../src/lib/export/message.js';
+import { enqueueEnabled, expandShard, tick } from '../../../src/lib/export/fanout.js';
+import type { ExportJob, FanOutJob } from '../../../src/lib/export/message.js';
+import { PENDING_SHARDS, PendingPairs, shardOf } from '../../../src/lib/source/pending.js';
 import { customerContainer } from '../../support/container.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
@@ -12,8 +13,29 @@ beforeAll(async () => {
   services = createServices(config);
 });
 
+const deliveries = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => ({ delivery_id: `d${from + i}`, delivery_type: 'email', campaign_id: 1, created_at: new Date(Date.now() - 60_000 + i).toISOString() }));
+const append = (w: number, from: number, to: number) => services.ingest.ingest(w, 'deliveries', deliveries(from, to));
+
+/** The export messages a tick leads to for these workspaces: every shard expanded. */
+async function tickFor(workspaces: number[]): Promise<string[]> {
+  const jobs: ExportJob[] = [];
+  const shards = new Set(workspaces.map(shardOf));
+  for (const shard of shards) await expandShard(services, shard, async (job) => { jobs.push(job); });
+  return jobs.filter((j) => workspaces.includes(j.workspaceId)).map((j) => `${workspaces.indexOf(j.workspaceId)}:${j.fileType}`).sort();
+}
+
+/** Runs every queued pair of these workspaces to its end, as the worker would. */
+async function exportAll(workspaces: number[]): Promise<void> {
+  const exporter = services.exporter();
+  for (const job of await tickFor(workspaces)) {
+    const [i, fileType] = job.split(':');
+    await exporter.run({ workspaceId: workspaces[Number(i)], fileType: fileType as ExportJob['fileType'] }, 'test');
+  }
+}
+
 describe('fan-out', () => {
-  it('one message per (workspace, enabled file type), skipping running pairs and types v1 does not know', async () => {
+  it('the sweep: one message per (workspace, enabled file type), skipping running pairs and types v1 does not know', async () => {
     const c = await customerContainer();
     const [a, b, v1] = [freshWorkspace(), freshWorkspace(), freshWorkspace()];
     await services.integrations.put(a, { sasUrl: c.sasUrl, blobPath: 'a', files: ['deliveries', 'people'] });
@@ -24,9 +46,54 @@ describe('fan-out', () => {
     await services.cursors.save({ ...cursor, leaseOwner: 'someone', leaseUntil: Date.now() + 60_000 });
 
     const jobs: ExportJob[] = [];
-    const result = await fanOut(services, async (job) => { jobs.push(job); });
+    const result = await enqueueEnabled(services, services.integrations.list(), async (job) => { jobs.push(job); });
     const mine = jobs.filter((j) => [a, b, v1].includes(j.workspaceId)).map((j) => `${j.workspaceId - a}:${j.fileType}`).sort();
     expect(mine).toEqual(['0:deliveries', '1:content', '1:events', '2:subjects']);
     expect(result.running).toBeGreaterThanOrEqual(1);
+    // The marked pairs (the new integrations) are found by their shards too, the running one held back.
+    expect(await tickFor([a, b])).toEqual(['0:deliveries', '1:content', '1:events']);
+  });
+
+  it('a tick enqueues a fixed number of messages, one per shard', async () => {
+    const jobs: FanOutJob[] = [];
+    const result = await tick(services, async (job) => { jobs.push(job); });
+    expect(jobs.filter((j) => 'shard' in j)).toHaveLength(PENDING_SHARDS);
+    expect(result.shards).toBe(PENDING_SHARDS);
+  });
+
+  it('a tick with no changes enqueues nothing for a workspace that is up to date; a change or a settings change brings it back', async () => {
+    const c = await customerContainer();
+    const ws = [freshWorkspace(), freshWorkspace()];
+    for (const w of ws) await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `up${w}`, files: ['deliveries', 'people', 'attributes', 'events'] });
+    await append(ws[0], 0, 10);
+    expect(await tickFor(ws)).toEqual(['0:attributes', '0:deliveries', '0:events', '0:people', '1:attributes', '1:deliveries', '1:events', '1:people']);
+    await exportAll(ws);
+    expect(await tickFor(ws)).toEqual([]); // everything exported: nothing to do
+
+    await append(ws[1], 10, 20);
+    expect(await tickFor(ws)).toEqual(['1:deliveries']);
+    await exportAll(ws);
+    expect(await tickFor(ws)).toEqual([]);
+
+    // A setting change marks the pairs it may start (here a file turned on: its initial sync).
+    await services.integrations.setFile(ws[0], 'metrics', { enabled: true });
+    expect(await tickFor(ws)).toContain('0:metrics');
+  });
+
+  it('every committed change is exported when a worker clears the marker while the commit is in flight', async () => {
+    const c = await customerContainer();
+    const w = freshWorkspace();
+    await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `race${w}`, files: ['deliveries'] });
+    await exportAll([w]);
+    const pending = new PendingPairs(services.storage);
+    // Ingest marks, then (before its commit lands) a worker reads that mark, finds nothing and clears it.
+    await pending.mark(w, ['deliveries']);
+    const exporter = services.exporter();
+    expect((await exporter.run({ workspaceId: w, fileType: 'deliveries' }, 'racer')).status).toBe('nothing');
+    expect(await tickFor([w])).toEqual([]);
+    // The commit lands, and the ingest process dies before its second mark: only the head shows it.
+    // The worker's clear re-checks the head, so a commit before that check is found:
+    await append(w, 0, 5);
+    expect(await tickFor([w])).toEqual(['0:deliveries']);
   });
 });
