@@ -2,13 +2,12 @@
 // an initial sync (measured in a child process that does only the export), and fan-out time.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { TableClient, TableTransaction } from '@azure/data-tables';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { loadConfig } from '../src/lib/platform/config.js';
 import { createServices, type Services } from '../src/lib/services.js';
-import { Integrations } from '../src/lib/integration/settings.js';
-import { fanOut } from '../src/lib/export/fanout.js';
-import { encryptSecret } from '../src/lib/integration/crypto.js';
+import { expandShard, tick } from '../src/lib/export/fanout.js';
+import { PendingPairs } from '../src/lib/source/pending.js';
+import { FILE_TYPES } from '../src/lib/contract/schemas.js';
 import { DEV_ACCOUNT, DEV_KEY } from '../src/local/azurite.js';
 
 export const BENCH_KEY = Buffer.alloc(32, 3).toString('base64');
@@ -107,31 +106,52 @@ async function exportChild(connectionString: string, workspaceId: number): Promi
 
 export interface FanOutBenchResult {
   workspaces: number;
+  activeWorkspaces: number;
   messages: number;
+  /** The timer invocation: one message per shard. */
+  tickSeconds: number;
+  /** Every shard expanded at once, as the queue workers would (wall clock). */
+  expandSeconds: number;
+  /** The slowest single shard invocation. */
+  maxShardSeconds: number;
+  /** Timer plus expansion: one tick from start to the last export message queued. */
   seconds: number;
 }
 
-/** `workspaces` integrations (all 8 files) → one timer tick's fan-out into the real queue. */
-export async function benchFanOut(connectionString: string, workspaces: number): Promise<FanOutBenchResult> {
-  const services = benchServices(connectionString, { EXPORT_QUEUE_NAME: 'bench-fanout' });
+/**
+ * One tick for `workspaces` workspaces (8 files each) of which `active` have changes in all 8 files:
+ * the timer, then every shard expanded into the real queue. The integrations table is not on this
+ * path (the tick reads only markers and the cursors of marked pairs), so only the markers are written.
+ */
+export async function benchFanOut(connectionString: string, workspaces: number, active: number, queue = 'bench-fanout'): Promise<FanOutBenchResult> {
+  const services = benchServices(connectionString, { EXPORT_QUEUE_NAME: queue, STORAGE_PREFIX: `fan${workspaces}x${active}` });
   await services.storage.ready();
-  // Settings written straight to the table (the probe of a PUT per workspace is not what is measured).
-  const table = TableClient.fromConnectionString(connectionString, 'integrations', { allowInsecureConnection: true });
-  const sas = encryptSecret('https://example.blob.core.windows.net/c?sv=1&sr=c&sp=racwl&sig=x', Buffer.from(BENCH_KEY, 'base64'));
   const base = 5_000_000;
-  const pending: Promise<unknown>[] = [];
-  for (let i = 0; i < workspaces; i++) {
-    const tx = new TableTransaction();
-    tx.upsertEntity({ partitionKey: String(base + i), rowKey: 'settings', sas, account: 'a', container: 'c', blobPath: '', files: 'deliveries,metrics,subjects,outputs,content,people,attributes,events', schemaVersion: 'v4', enabled: true, generations: '{}', disabledAt: '{}' }, 'Replace');
-    pending.push(table.submitTransaction(tx.actions));
-    if (pending.length >= 64) await Promise.all(pending.splice(0));
+  const pending = new PendingPairs(services.storage);
+  const writes: Promise<unknown>[] = [];
+  // Active workspaces spread over the whole range, as real ones would be.
+  const step = workspaces / active;
+  for (let i = 0; i < active; i++) {
+    writes.push(pending.mark(base + Math.floor(i * step), FILE_TYPES));
+    if (writes.length >= 64) await Promise.all(writes.splice(0));
   }
-  await Promise.all(pending);
-  void Integrations;
+  await Promise.all(writes);
   const exporter = services.exporter();
   const t0 = performance.now();
-  const result = await fanOut(services, (job) => exporter.enqueue(job), 64);
-  return { workspaces: result.workspaces, messages: result.enqueued, seconds: (performance.now() - t0) / 1000 };
+  const shards: number[] = [];
+  await tick(services, async (job) => { if ('shard' in job) shards.push(job.shard); });
+  const tickSeconds = (performance.now() - t0) / 1000;
+  let messages = 0;
+  let maxShardSeconds = 0;
+  const t1 = performance.now();
+  await Promise.all(shards.map(async (shard) => {
+    const s0 = performance.now();
+    const r = await expandShard(services, shard, (job) => exporter.enqueue(job));
+    messages += r.enqueued;
+    maxShardSeconds = Math.max(maxShardSeconds, (performance.now() - s0) / 1000);
+  }));
+  const expandSeconds = (performance.now() - t1) / 1000;
+  return { workspaces, activeWorkspaces: active, messages, tickSeconds, expandSeconds, maxShardSeconds, seconds: tickSeconds + expandSeconds };
 }
 
 if (process.argv[2] === '--export-child') {
