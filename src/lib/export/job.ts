@@ -185,12 +185,13 @@ export class Exporter {
   }
 
   /**
-   * The pair is up to date: its marker goes unless it was marked since it was read (ETag). A change
-   * committed after the head was read whose marker came before that read is caught by the head check.
+   * The pair is up to date: its marker goes unless it was marked since it was read (ETag). A commit
+   * whose mark came before that read either landed before the head is touched (the check sees it) or
+   * conflicts with the touch and retries with a new mark.
    */
   private async settle(job: ExportJob, mark: string | undefined, cursor: Cursor): Promise<void> {
     if (!mark || !(await this.pending.clear(job, mark))) return;
-    const head = await this.deps.source.head(job.workspaceId, job.fileType);
+    const head = await this.deps.source.touchHead(job.workspaceId, job.fileType);
     if (head.seq > cursor.lastSeq) await this.pending.mark(job.workspaceId, [job.fileType]);
   }
 

@@ -6,7 +6,6 @@
 // Segments (one blob per accepted request and file type) become visible only when their index entity
 // is inserted in the same entity-group transaction that advances the ETag-guarded head: seq_num
 // allocation and visibility are one atomic step (see docs/ARCHITECTURE.md).
-import { PendingPairs } from './pending.js';
 import { randomUUID } from 'node:crypto';
 import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
@@ -14,6 +13,7 @@ import { int64, num, TABLES } from '../platform/storage.js';
 import { pad20 } from '../contract/naming.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound, SystemError } from '../platform/errors.js';
+import { PendingPairs } from './pending.js';
 
 /** A record as stored: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
 export type SourceRecord = Record<string, unknown>;
@@ -58,7 +58,11 @@ const segPrefix = (fileType: FileType) => `seg|${fileType}|`;
 export class SourceLog {
   private readonly pending: PendingPairs;
 
-  constructor(private readonly storage: AppStorage) {
+  constructor(
+    private readonly storage: AppStorage,
+    /** Fault seam for tests: between the mark and the commit of an append. */
+    private readonly faults?: { beforeCommit?(): void | Promise<void> },
+  ) {
     this.pending = new PendingPairs(storage);
   }
 
@@ -77,6 +81,25 @@ export class SourceLog {
   }
 
   /**
+   * Rewrites the head unchanged, so that a commit in flight (it read the head before marking its pair)
+   * conflicts and retries with a new mark; returns the head. The export job calls it after clearing a marker.
+   */
+  async touchHead(workspaceId: number, fileType: FileType): Promise<Head> {
+    for (let attempt = 0; ; attempt++) {
+      const head = await this.head(workspaceId, fileType);
+      const key = { partitionKey: String(workspaceId), rowKey: headKey(fileType) };
+      try {
+        if (head.etag) await this.index.updateEntity(key, 'Merge', { etag: head.etag });
+        else await this.index.createEntity({ ...key, seq: int64(0), stateSeq: int64(0) });
+        return head;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+  }
+
+  /**
    * Appends records of one or more file types of a workspace, all or nothing.
    * With `expected`, commits only if those heads are unchanged (else throws HeadMoved);
    * without, retries the commit until it wins (segment blobs are written once and carry no seq_num).
@@ -87,13 +110,11 @@ export class SourceLog {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
     if (nonEmpty.length === 0 && !also) return [];
     const blobs = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
-    // The exporter finds changed pairs by their markers (pending.ts), written before and after the commit.
-    return this.pending.around(workspaceId, nonEmpty.map((p) => p.fileType), () => this.commit(workspaceId, nonEmpty, blobs, expected, also));
-  }
-
-  private async commit(workspaceId: number, nonEmpty: AppendPart[], blobs: string[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     for (let attempt = 0; ; attempt++) {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
+      // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
+      // read and before the commit, which is guarded by those heads' ETags (see touchHead).
+      await this.pending.mark(workspaceId, nonEmpty.map((p) => p.fileType));
       const tx = new TableTransaction();
       const appended: Appended[] = [];
       for (const [i, part] of nonEmpty.entries()) {
@@ -116,6 +137,7 @@ export class SourceLog {
         else tx.createEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(0), stateSeq: int64(0) });
       }
       if (also) tx.actions.push(...(await also()));
+      await this.faults?.beforeCommit?.();
       try {
         await this.index.submitTransaction(tx.actions);
         return appended;

@@ -3,6 +3,8 @@ import { createServices, type Services } from '../../../src/lib/services.js';
 import { enqueueEnabled, expandShard, tick } from '../../../src/lib/export/fanout.js';
 import type { ExportJob, FanOutJob } from '../../../src/lib/export/message.js';
 import { PENDING_SHARDS, PendingPairs, shardOf } from '../../../src/lib/source/pending.js';
+import { SourceLog } from '../../../src/lib/source/source-log.js';
+import { Exporter } from '../../../src/lib/export/job.js';
 import { customerContainer } from '../../support/container.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
@@ -15,6 +17,7 @@ beforeAll(async () => {
 
 const deliveries = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => ({ delivery_id: `d${from + i}`, delivery_type: 'email', campaign_id: 1, created_at: new Date(Date.now() - 60_000 + i).toISOString() }));
+const records = (from: number, to: number) => deliveries(from, to).map((d, i) => ({ ...d, created_at: Date.now() - 60_000 + i }));
 const append = (w: number, from: number, to: number) => services.ingest.ingest(w, 'deliveries', deliveries(from, to));
 
 /** The export messages a tick leads to for these workspaces: every shard expanded. */
@@ -85,15 +88,56 @@ describe('fan-out', () => {
     const w = freshWorkspace();
     await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `race${w}`, files: ['deliveries'] });
     await exportAll([w]);
-    const pending = new PendingPairs(services.storage);
-    // Ingest marks, then (before its commit lands) a worker reads that mark, finds nothing and clears it.
-    await pending.mark(w, ['deliveries']);
-    const exporter = services.exporter();
-    expect((await exporter.run({ workspaceId: w, fileType: 'deliveries' }, 'racer')).status).toBe('nothing');
-    expect(await tickFor([w])).toEqual([]);
-    // The commit lands, and the ingest process dies before its second mark: only the head shows it.
-    // The worker's clear re-checks the head, so a commit before that check is found:
-    await append(w, 0, 5);
+    // Ingest has read the head and marked the pair; before its commit lands, a worker reads that
+    // mark, finds nothing to export and clears it. Then the commit is sent.
+    const outcomes: string[] = [];
+    let raced = false;
+    const log = new SourceLog(services.storage, {
+      beforeCommit: async () => {
+        if (raced) return;
+        raced = true;
+        outcomes.push((await services.exporter().run({ workspaceId: w, fileType: 'deliveries' }, 'racer')).status);
+      },
+    });
+    await log.append(w, [{ fileType: 'deliveries', records: records(0, 5) }]);
+    expect(outcomes).toEqual(['nothing']);
+    // The worker touched the head after clearing: the commit conflicted and retried with a new mark.
     expect(await tickFor([w])).toEqual(['0:deliveries']);
+    await exportAll([w]);
+    expect(await services.source.head(w, 'deliveries')).toMatchObject({ seq: 5 });
+    expect((await services.cursors.get(w, 'deliveries')).lastSeq).toBe(5);
+    expect(await tickFor([w])).toEqual([]);
+  });
+
+  it('an ingest that crashes between its mark and its commit leaves a false positive, never a missed change', async () => {
+    const c = await customerContainer();
+    const w = freshWorkspace();
+    await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `crash${w}`, files: ['deliveries'] });
+    await exportAll([w]);
+    const log = new SourceLog(services.storage, { beforeCommit: () => { throw new Error('crash'); } });
+    await expect(log.append(w, [{ fileType: 'deliveries', records: records(0, 5) }])).rejects.toThrow('crash');
+    expect(await tickFor([w])).toEqual(['0:deliveries']);
+    await exportAll([w]); // nothing to export: the marker goes
+    expect(await tickFor([w])).toEqual([]);
+  });
+
+  it('a fan-out or an export that crashes keeps the marker: the next tick enqueues the pair again', async () => {
+    const c = await customerContainer();
+    const w = freshWorkspace();
+    await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `tick${w}`, files: ['deliveries', 'events'] });
+    await exportAll([w]);
+    await append(w, 0, 5);
+    // The shard's worker dies right after sending the pair's message (which is then lost too).
+    const sent: ExportJob[] = [];
+    await expect(expandShard(services, shardOf(w), async (job) => { sent.push(job); throw new Error('crash'); })).rejects.toThrow('crash');
+    expect(sent.length).toBeGreaterThan(0);
+    expect(await tickFor([w])).toEqual(['0:deliveries']);
+    // The export dies after writing its file, before it could clear the marker.
+    const crashing = new Exporter({ ...services, faults: { afterCheckpoint: () => { throw new Error('crash'); } } });
+    await expect(crashing.run({ workspaceId: w, fileType: 'deliveries' }, 'crashing')).rejects.toThrow('crash');
+    expect(await tickFor([w])).toEqual(['0:deliveries']);
+    await exportAll([w]);
+    expect((await services.cursors.get(w, 'deliveries')).lastSeq).toBe(5);
+    expect(await tickFor([w])).toEqual([]);
   });
 });
