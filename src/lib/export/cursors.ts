@@ -168,10 +168,10 @@ export class Cursors {
     return out;
   }
 
-  /** `workspaceId|fileType` of every pair whose lease is held at `now` (the exports running now). */
-  async leased(now: number): Promise<Set<string>> {
+  /** `workspaceId|fileType` of every pair (or every pair of one workspace) whose lease is held at `now` (the exports running now). */
+  async leased(now: number, workspaceId?: number): Promise<Set<string>> {
     const out = new Set<string>();
-    const filter = `leaseUntil gt ${now}L`;
+    const filter = `${workspaceId === undefined ? '' : `PartitionKey eq '${workspaceId}' and `}leaseUntil gt ${now}L`;
     for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) out.add(`${e.partitionKey}|${e.rowKey}`);
     return out;
   }

@@ -8,7 +8,7 @@ import type { Integration, Integrations } from '../integration/settings.js';
 import type { Cursors } from './cursors.js';
 import type { Clock } from '../platform/clock.js';
 import { V1_FILE_TYPES, type FileType } from '../contract/schemas.js';
-import { PENDING_SHARDS, PendingPairs, type PendingPair } from '../source/pending.js';
+import { PENDING_SHARDS, PendingPairs } from '../source/pending.js';
 import type { ExportJob, FanOutJob } from './message.js';
 
 export const SWEEP_INTERVAL_MS = 24 * 3600 * 1000;
@@ -44,18 +44,17 @@ export async function tick(deps: FanOutDeps, enqueue: (job: FanOutJob) => Promis
 export async function expandShard(deps: FanOutDeps, shard: number, enqueue: (job: ExportJob) => Promise<void>, concurrency = 32): Promise<FanOutResult> {
   const result: FanOutResult = { workspaces: 0, enqueued: 0, running: 0 };
   const now = deps.clock.now();
-  const workspaces = new Set<number>();
-  await forEach(new PendingPairs(deps.storage).list(shard), concurrency, async (pair: PendingPair) => {
-    workspaces.add(pair.workspaceId);
-    const cursor = await deps.cursors.get(pair.workspaceId, pair.fileType);
-    if (cursor.leaseUntil > now) {
-      result.running++;
-      return;
-    }
-    await enqueue(pair);
-    result.enqueued++;
+  const marked = new Map<number, FileType[]>();
+  for await (const pair of new PendingPairs(deps.storage).list(shard)) marked.set(pair.workspaceId, [...(marked.get(pair.workspaceId) ?? []), pair.fileType]);
+  result.workspaces = marked.size;
+  await forEach(marked, concurrency, async ([workspaceId, fileTypes]) => {
+    // One query per marked workspace for its running pairs.
+    const running = await deps.cursors.leased(now, workspaceId);
+    const due = fileTypes.filter((fileType) => !running.has(`${workspaceId}|${fileType}`));
+    result.running += fileTypes.length - due.length;
+    await Promise.all(due.map((fileType) => enqueue({ workspaceId, fileType })));
+    result.enqueued += due.length;
   });
-  result.workspaces = workspaces.size;
   return result;
 }
 
