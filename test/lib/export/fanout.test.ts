@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
-import { enqueueEnabled, expandShard, tick } from '../../../src/lib/export/fanout.js';
+import { enqueueEnabled, expandShard, sweepPage, tick } from '../../../src/lib/export/fanout.js';
 import type { ExportJob, FanOutJob } from '../../../src/lib/export/message.js';
 import { PENDING_SHARDS, PendingPairs, shardOf } from '../../../src/lib/source/pending.js';
 import { SourceLog } from '../../../src/lib/source/source-log.js';
@@ -55,6 +55,28 @@ describe('fan-out', () => {
     expect(result.running).toBeGreaterThanOrEqual(1);
     // The marked pairs (the new integrations) are found by their shards too, the running one held back.
     expect(await tickFor([a, b])).toEqual(['0:deliveries', '1:content', '1:events']);
+  });
+
+  it('the sweep starts at most once per interval and walks every integration a page at a time', async () => {
+    const first: FanOutJob[] = [];
+    await tick(services, async (job) => { first.push(job); });
+    const again: FanOutJob[] = [];
+    expect((await tick(services, async (job) => { again.push(job); })).sweep).toBe(false);
+    expect(again.some((j) => 'sweep' in j)).toBe(false);
+    // Page by page (2 integrations each), every page chaining the next, until every workspace was seen.
+    const seen = new Set<number>();
+    let next: FanOutJob | undefined = { sweep: '' };
+    let pages = 0;
+    while (next && 'sweep' in next) {
+      const token: string = next.sweep;
+      next = undefined;
+      await sweepPage(services, token, async (job) => { seen.add(job.workspaceId); }, async (job) => { next = job; }, 2);
+      pages++;
+    }
+    const all: number[] = [];
+    for await (const i of services.integrations.list()) if (i.enabled && i.files.length) all.push(i.workspaceId);
+    expect(pages).toBeGreaterThan(1);
+    expect(all.filter((w) => !seen.has(w))).toEqual([]);
   });
 
   it('a tick enqueues a fixed number of messages, one per shard', async () => {
