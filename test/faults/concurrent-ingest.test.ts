@@ -52,10 +52,14 @@ async function post(name: string, records: Rec[], into: Rec[]) {
 }
 
 /** Writer w: its own people (profile, attributes, deletions), new and shared deliveries, events. */
+/** Writers hold their second half of rounds until the first sync has finished, so syncs really overlap writes (on any machine speed). */
+let firstSyncFinished: Promise<void> = Promise.resolve();
+
 async function writer(w: number): Promise<number> {
   let requests = 0;
   const own = (i: number) => `w${w}-p${i}`;
   for (let round = 0; round < ROUNDS; round++) {
+    if (round === ROUNDS / 2) await firstSyncFinished;
     const deliveries: Rec[] = [];
     for (let i = 0; i < 8; i++) deliveries.push({ delivery_id: `w${w}-d${round}-${i}`, delivery_type: 'email', campaign_id: w, created_at: stamp() });
     // Shared keys: every writer updates them; the last committed version wins.
@@ -133,12 +137,15 @@ describe('concurrent ingest while syncs run', () => {
     // Writers and syncs at the same time.
     let writing = true;
     let syncs = 0;
+    let releaseWriters = () => {};
+    firstSyncFinished = new Promise((resolve) => (releaseWriters = resolve));
     const writers = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w))).finally(() => (writing = false));
     const syncing = (async () => {
       while (writing) {
         await h.host.invoke('exportTimer');
         syncs++;
         await waitFor(async () => (await h.services.cursors.list(ws)).every((x) => !x.leaseOwner), 'the sync to finish', 30_000, 25);
+        releaseWriters();
       }
     })();
     const requests = (await writers).reduce((a, b) => a + b, 0);
