@@ -1,7 +1,7 @@
 // `npm run bench`: one table of figures, also written as JSON under bench/results/.
 //   npm run bench                 full sizes (a few minutes)
 //   npm run bench -- --quick      small sizes (about a minute)
-//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, memory, fanout)
+//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, history, memory, fanout)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { startAzurite } from '../src/local/azurite.js';
 import { benchIngest } from './ingest.js';
 import { benchFanOut, benchInitialSync, DEPLOYED_NODE_OPTIONS } from './pipeline.js';
 import { benchEncode } from './encode.js';
+import { benchExportAfterHistory } from './history.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -16,8 +17,8 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (name: string) => !only || only.includes(name);
 
 const sizes = quick
-  ? { encode: 200_000, ingest: 20_000, export: 100_000, memorySmall: 50_000, memoryLarge: 500_000, fanout: 2_000 }
-  : { encode: 1_000_000, ingest: 100_000, export: 200_000, memorySmall: 200_000, memoryLarge: 2_000_000, fanout: 10_000 };
+  ? { encode: 200_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, fanout: 2_000 }
+  : { encode: 1_000_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, fanout: 10_000 };
 
 interface Row {
   figure: string;
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
     table.push({ figure: `ingest ${fmt(p.records)} people with attributes (HTTP)`, value: `${fmt(p.recordsPerSecond)} records/s` });
   }
 
-  if (want('export') || want('memory') || want('fanout')) {
+  if (want('export') || want('history') || want('memory') || want('fanout')) {
     const azurite = await startAzurite();
     try {
       if (want('export')) {
@@ -59,6 +60,11 @@ async function main(): Promise<void> {
         results.export = r;
         table.push({ figure: `export pipeline, initial sync of ${fmt(r.rows)} deliveries (store → parquet → blob)`, value: `${fmt(r.rowsPerSecond)} rows/s`, note: `${r.files} files, ${fmt(r.bytes / 2 ** 20, 1)} MiB` });
         if (encodeRowsPerSecond) table.push({ figure: 'export pipeline / encode-only', value: `${fmt(r.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+      }
+      if (want('history')) {
+        const r = await benchExportAfterHistory(azurite.connectionString, 11, sizes.history);
+        results.exportAfterHistory = r;
+        table.push({ figure: `changeset of ${fmt(r.changesetRows)} rows after ${fmt(r.historyRows)} rows of history (${fmt(r.historySegments)} segments) / with none`, value: `${fmt(r.ratio, 2)}×`, note: `${fmt(r.withHistorySeconds * 1000)} / ${fmt(r.withoutHistorySeconds * 1000)} ms, median of ${r.rounds}; target ≤ 1.5×` });
       }
       if (want('memory')) {
         // With the deployed worker's V8 old-space cap (DEPLOYED_NODE_OPTIONS), and with Node's default
