@@ -103,7 +103,8 @@ async function main(): Promise<void> {
   console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
 }
 
-main().catch((e) => {
+// Exit when done: the storage clients' keep-alive sockets and the compressor's port would hold the loop open.
+main().then(() => process.exit(0), (e) => {
   console.error(e);
   process.exit(1);
 });
