@@ -105,7 +105,10 @@ export class SourceLog {
         const headEntity = headEntityOf(pk, { ...head, seq: lastSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom ?? firstSeq });
         if (head.etag) tx.updateEntity(headEntity, 'Replace', { etag: head.etag });
         else tx.createEntity(headEntity);
-        tx.createEntity({ partitionKey: pk, rowKey: segPrefix(part.fileType) + pad20(lastSeq), firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] });
+        const segment = { partitionKey: pk, firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] };
+        tx.createEntity({ ...segment, rowKey: segPrefix(part.fileType) + pad20(lastSeq) });
+        // Also keyed by firstSeq while a previous version may still read (rolling deploy): it knows only `seg|`.
+        tx.createEntity({ ...segment, rowKey: legacySegPrefix(part.fileType) + pad20(firstSeq) });
         appended.push({ fileType: part.fileType, firstSeq, lastSeq });
       }
       // Heads of the untouched expected file types are asserted unchanged too (people ingest reads both).
