@@ -38,7 +38,7 @@ async function exportedThroughHead(services: Services, workspaceId: number): Pro
   if (cursor.lastSeq !== head.seq) await services.cursors.save({ ...cursor, lastSeq: head.seq });
 }
 
-export async function benchExportAfterHistory(connectionString: string, workspaceId: number, historyRows: number, changesetRows = 1000, rounds = 5): Promise<HistoryBenchResult> {
+export async function benchExportAfterHistory(connectionString: string, workspaceId: number, historyRows: number, changesetRows = 1000, rounds = 9): Promise<HistoryBenchResult> {
   const services = benchServices(connectionString);
   await services.storage.ready();
   const withHistory = workspaceId;

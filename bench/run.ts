@@ -10,6 +10,7 @@ import { benchIngest } from './ingest.js';
 import { benchFanOut, benchInitialSync, DEPLOYED_NODE_OPTIONS } from './pipeline.js';
 import { benchEncode } from './encode.js';
 import { benchExportAfterHistory } from './history.js';
+import { benchConcurrentMemory, hostConcurrency } from './memory-concurrent.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -17,8 +18,11 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (name: string) => !only || only.includes(name);
 
 const sizes = quick
-  ? { encode: 200_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, fanout: 2_000 }
-  : { encode: 1_000_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, fanout: 10_000 };
+  ? { encode: 200_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, concurrentDeliveries: 100_000, concurrentContent: 40, fanout: 2_000 }
+  : { encode: 1_000_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, concurrentDeliveries: 500_000, concurrentContent: 200, fanout: 10_000 };
+
+/** The deployed heap flag (256 MiB) plus a margin for code, buffers outside the V8 heap and the compressor thread; the instance has 2,048 MB for the host and the worker. */
+const CONCURRENT_RSS_TARGET_MIB = 768;
 
 interface Row {
   figure: string;
@@ -79,6 +83,16 @@ async function main(): Promise<void> {
         table.push({ figure: `peak RSS, initial sync of ${fmt(large.rows)} rows (${opts})`, value: `${fmt(large.peakRssMiB)} MiB`, note: `${fmt(large.rowsPerSecond)} rows/s; ${large.files} files` });
         table.push({ figure: 'peak RSS large / small', value: `${fmt(large.peakRssMiB / small.peakRssMiB, 2)}×`, note: 'target ≤ 1.20×, < 300 MiB' });
         table.push({ figure: `peak RSS ${fmt(smallDefault.rows)} / ${fmt(largeDefault.rows)} rows, Node's default heap limit`, value: `${fmt(smallDefault.peakRssMiB)} / ${fmt(largeDefault.peakRssMiB)} MiB`, note: `${fmt(largeDefault.peakRssMiB / smallDefault.peakRssMiB, 2)}×` });
+      }
+      if (want('memory')) {
+        // One worker runs host.json's batchSize + newBatchThreshold exports at once, all under the one heap flag.
+        const n = hostConcurrency();
+        const deliveries = await benchConcurrentMemory(azurite.connectionString, 21, 'deliveries', n, sizes.concurrentDeliveries);
+        const content = await benchConcurrentMemory(azurite.connectionString, 31, 'content', n, sizes.concurrentContent);
+        results.memoryConcurrent = { nodeOptions: DEPLOYED_NODE_OPTIONS, concurrency: n, deliveries, content, targetMiB: CONCURRENT_RSS_TARGET_MIB };
+        const note = (r: { peakRssMiB: number; seconds: number }) => `${fmt(r.seconds, 1)} s; target ≤ ${CONCURRENT_RSS_TARGET_MIB} MiB`;
+        table.push({ figure: `peak RSS, ${n} concurrent initial syncs of ${fmt(deliveries.rowsEach)} deliveries in one worker`, value: `${fmt(deliveries.peakRssMiB)} MiB`, note: note(deliveries) });
+        table.push({ figure: `peak RSS, ${n} concurrent initial syncs of ${fmt(content.rowsEach)} contents × 400 KiB bodies in one worker`, value: `${fmt(content.peakRssMiB)} MiB`, note: note(content) });
       }
       if (want('fanout')) {
         const r = await benchFanOut(azurite.connectionString, sizes.fanout);
