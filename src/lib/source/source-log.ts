@@ -24,7 +24,7 @@ export interface Head {
   /** people/attributes only: the seq through which people-state.ts has applied this log. */
   stateSeq: number;
   /**
-   * Every firstSeq-keyed (`seg|`, written by earlier versions) segment starts below this seq; absent
+   * Every segment indexed only by firstSeq (`seg|`, by earlier versions) starts below this seq; absent
    * when such a writer may have committed last (it replaces the head without it).
    */
   lastSeqKeyedFrom?: number;
@@ -158,7 +158,8 @@ export class SourceLog {
   /**
    * The segments holding afterSeq < seq_num <= throughSeq, in order: a key range from the cursor
    * (lastSeq > afterSeq), stopped at the first segment past throughSeq. Earlier versions' entities
-   * are merged in only when the range starts below the head's lastSeqKeyedFrom.
+   * are merged in (a segment indexed both ways once) only when the range starts below the head's
+   * lastSeqKeyedFrom.
    */
   private async *segments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): AsyncGenerator<SegmentRef> {
     const legacy = await this.legacySegments(workspaceId, fileType, afterSeq, throughSeq);
@@ -182,9 +183,9 @@ export class SourceLog {
   }
 
   /**
-   * Earlier versions' (firstSeq-keyed) segments overlapping the range, or none when the head says
-   * they all end at or before afterSeq. Their count is fixed since the upgrade, so this costs at most
-   * a scan of the history written before it, and nothing once every cursor is past lastSeqKeyedFrom.
+   * firstSeq-keyed segments overlapping the range, or none when the head says every segment indexed
+   * only that way ends at or before afterSeq: once a cursor is past lastSeqKeyedFrom its reads never
+   * scan them (the scan, on a non-key filter, runs only for reads starting in the older history).
    */
   private async legacySegments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): Promise<SegmentRef[]> {
     const head = await this.head(workspaceId, fileType);
