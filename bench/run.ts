@@ -1,7 +1,7 @@
 // `npm run bench`: one table of figures, also written as JSON under bench/results/.
 //   npm run bench                 full sizes (a few minutes)
 //   npm run bench -- --quick      small sizes (about a minute)
-//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, memory, fanout)
+//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, history, memory, fanout)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import { startAzurite } from '../src/local/azurite.js';
 import { benchIngest } from './ingest.js';
 import { benchFanOut, benchFullFanOut, benchInitialSync, DEPLOYED_NODE_OPTIONS } from './pipeline.js';
 import { benchEncode } from './encode.js';
+import { benchExportAfterHistory } from './history.js';
+import { benchConcurrentMemory, hostConcurrency } from './memory-concurrent.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -16,8 +18,11 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (name: string) => !only || only.includes(name);
 
 const sizes = quick
-  ? { encode: 200_000, ingest: 20_000, export: 100_000, memorySmall: 50_000, memoryLarge: 500_000, fanout: 2_000 }
-  : { encode: 1_000_000, ingest: 100_000, export: 200_000, memorySmall: 200_000, memoryLarge: 2_000_000, fanout: 10_000 };
+  ? { encode: 200_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, concurrentDeliveries: 100_000, concurrentContent: 40, fanout: 2_000 }
+  : { encode: 1_000_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, concurrentDeliveries: 500_000, concurrentContent: 200, fanout: 10_000 };
+
+/** The deployed heap flag (256 MiB) plus a margin for code, buffers outside the V8 heap and the compressor thread; the instance has 2,048 MB for the host and the worker. */
+const CONCURRENT_RSS_TARGET_MIB = 768;
 
 interface Row {
   figure: string;
@@ -51,7 +56,7 @@ async function main(): Promise<void> {
     table.push({ figure: `ingest ${fmt(p.records)} people with attributes (HTTP)`, value: `${fmt(p.recordsPerSecond)} records/s` });
   }
 
-  if (want('export') || want('memory') || want('fanout')) {
+  if (want('export') || want('history') || want('memory') || want('fanout')) {
     const azurite = await startAzurite();
     try {
       if (want('export')) {
@@ -59,6 +64,11 @@ async function main(): Promise<void> {
         results.export = r;
         table.push({ figure: `export pipeline, initial sync of ${fmt(r.rows)} deliveries (store → parquet → blob)`, value: `${fmt(r.rowsPerSecond)} rows/s`, note: `${r.files} files, ${fmt(r.bytes / 2 ** 20, 1)} MiB` });
         if (encodeRowsPerSecond) table.push({ figure: 'export pipeline / encode-only', value: `${fmt(r.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+      }
+      if (want('history')) {
+        const r = await benchExportAfterHistory(azurite.connectionString, 11, sizes.history);
+        results.exportAfterHistory = r;
+        table.push({ figure: `changeset of ${fmt(r.changesetRows)} rows after ${fmt(r.historyRows)} rows of history (${fmt(r.historySegments)} segments) / with none`, value: `${fmt(r.ratio, 2)}×`, note: `${fmt(r.withHistorySeconds * 1000)} / ${fmt(r.withoutHistorySeconds * 1000)} ms, median of ${r.rounds}; target ≤ 1.5×` });
       }
       if (want('memory')) {
         // With the deployed worker's V8 old-space cap (DEPLOYED_NODE_OPTIONS), and with Node's default
@@ -73,6 +83,16 @@ async function main(): Promise<void> {
         table.push({ figure: `peak RSS, initial sync of ${fmt(large.rows)} rows (${opts})`, value: `${fmt(large.peakRssMiB)} MiB`, note: `${fmt(large.rowsPerSecond)} rows/s; ${large.files} files` });
         table.push({ figure: 'peak RSS large / small', value: `${fmt(large.peakRssMiB / small.peakRssMiB, 2)}×`, note: 'target ≤ 1.20×, < 300 MiB' });
         table.push({ figure: `peak RSS ${fmt(smallDefault.rows)} / ${fmt(largeDefault.rows)} rows, Node's default heap limit`, value: `${fmt(smallDefault.peakRssMiB)} / ${fmt(largeDefault.peakRssMiB)} MiB`, note: `${fmt(largeDefault.peakRssMiB / smallDefault.peakRssMiB, 2)}×` });
+      }
+      if (want('memory')) {
+        // One worker runs host.json's batchSize + newBatchThreshold exports at once, all under the one heap flag.
+        const n = hostConcurrency();
+        const deliveries = await benchConcurrentMemory(azurite.connectionString, 21, 'deliveries', n, sizes.concurrentDeliveries);
+        const content = await benchConcurrentMemory(azurite.connectionString, 31, 'content', n, sizes.concurrentContent);
+        results.memoryConcurrent = { nodeOptions: DEPLOYED_NODE_OPTIONS, concurrency: n, deliveries, content, targetMiB: CONCURRENT_RSS_TARGET_MIB };
+        const note = (r: { peakRssMiB: number; seconds: number }) => `${fmt(r.seconds, 1)} s; target ≤ ${CONCURRENT_RSS_TARGET_MIB} MiB`;
+        table.push({ figure: `peak RSS, ${n} concurrent initial syncs of ${fmt(deliveries.rowsEach)} deliveries in one worker`, value: `${fmt(deliveries.peakRssMiB)} MiB`, note: note(deliveries) });
+        table.push({ figure: `peak RSS, ${n} concurrent initial syncs of ${fmt(content.rowsEach)} contents × 400 KiB bodies in one worker`, value: `${fmt(content.peakRssMiB)} MiB`, note: note(content) });
       }
       if (want('fanout')) {
         // One tick: 1% of the workspaces with changes (sparse), all of them (dense), and 1% of 100,000.
@@ -105,7 +125,8 @@ async function main(): Promise<void> {
   console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
 }
 
-main().catch((e) => {
+// Exit when done: the storage clients' keep-alive sockets and the compressor's port would hold the loop open.
+main().then(() => process.exit(0), (e) => {
   console.error(e);
   process.exit(1);
 });

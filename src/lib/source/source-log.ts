@@ -24,6 +24,11 @@ export interface Head {
   seq: number;
   /** people/attributes only: the seq through which people-state.ts has applied this log. */
   stateSeq: number;
+  /**
+   * Every segment indexed only by firstSeq (`seg|`, by earlier versions) starts below this seq; absent
+   * when such a writer may have committed last (it replaces the head without it).
+   */
+  lastSeqKeyedFrom?: number;
   /** Undefined when the head entity does not exist yet. */
   etag?: string;
 }
@@ -53,7 +58,11 @@ interface IndexEntity {
 }
 
 const headKey = (fileType: FileType) => `head|${fileType}`;
-const segPrefix = (fileType: FileType) => `seg|${fileType}|`;
+/** Index entities keyed by lastSeq: the segments after a cursor are one key range. */
+const segPrefix = (fileType: FileType) => `segl|${fileType}|`;
+/** Earlier versions' index entities, keyed by firstSeq: read only below the head's lastSeqKeyedFrom. */
+const legacySegPrefix = (fileType: FileType) => `seg|${fileType}|`;
+type HeadEntity = { seq: bigint; stateSeq?: bigint; lastSeqKeyedFrom?: bigint };
 
 export class SourceLog {
   private readonly pending: PendingPairs;
@@ -72,8 +81,9 @@ export class SourceLog {
 
   async head(workspaceId: number, fileType: FileType): Promise<Head> {
     try {
-      const e = await this.index.getEntity<{ seq: bigint; stateSeq?: bigint }>(String(workspaceId), headKey(fileType));
-      return { fileType, seq: num(e.seq), stateSeq: num(e.stateSeq), etag: e.etag };
+      const e = await this.index.getEntity<HeadEntity>(String(workspaceId), headKey(fileType));
+      const lastSeqKeyedFrom = e.lastSeqKeyedFrom === undefined ? undefined : num(e.lastSeqKeyedFrom);
+      return { fileType, seq: num(e.seq), stateSeq: num(e.stateSeq), lastSeqKeyedFrom, etag: e.etag };
     } catch (e) {
       if (isNotFound(e)) return { fileType, seq: 0, stateSeq: 0 };
       throw e;
@@ -123,18 +133,21 @@ export class SourceLog {
         const firstSeq = head.seq + 1;
         const lastSeq = head.seq + part.records.length;
         const pk = String(workspaceId);
-        const headEntity = { partitionKey: pk, rowKey: headKey(part.fileType), seq: int64(lastSeq), stateSeq: int64(head.stateSeq) };
+        const headEntity = headEntityOf(pk, { ...head, seq: lastSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom ?? firstSeq });
         if (head.etag) tx.updateEntity(headEntity, 'Replace', { etag: head.etag });
         else tx.createEntity(headEntity);
-        tx.createEntity({ partitionKey: pk, rowKey: segPrefix(part.fileType) + pad20(firstSeq), firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] });
+        const segment = { partitionKey: pk, firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] };
+        tx.createEntity({ ...segment, rowKey: segPrefix(part.fileType) + pad20(lastSeq) });
+        // Also keyed by firstSeq while a previous version may still read (rolling deploy): it knows only `seg|`.
+        tx.createEntity({ ...segment, rowKey: legacySegPrefix(part.fileType) + pad20(firstSeq) });
         appended.push({ fileType: part.fileType, firstSeq, lastSeq });
       }
       // Heads of the untouched expected file types are asserted unchanged too (people ingest reads both).
       for (const head of expected ?? []) {
         if (nonEmpty.some((p) => p.fileType === head.fileType)) continue;
         const pk = String(workspaceId);
-        if (head.etag) tx.updateEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq) }, 'Replace', { etag: head.etag });
-        else tx.createEntity({ partitionKey: pk, rowKey: headKey(head.fileType), seq: int64(0), stateSeq: int64(0) });
+        if (head.etag) tx.updateEntity(headEntityOf(pk, head), 'Replace', { etag: head.etag });
+        else tx.createEntity(headEntityOf(pk, { fileType: head.fileType, seq: 0, stateSeq: 0, lastSeqKeyedFrom: 1 }));
       }
       if (also) tx.actions.push(...(await also()));
       await this.faults?.beforeCommit?.();
@@ -174,22 +187,65 @@ export class SourceLog {
     }
   }
 
-  private async *segments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number) {
-    const filter =
-      `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}' and RowKey le '${segPrefix(fileType)}${pad20(throughSeq)}'` +
-      ` and lastSeq gt ${afterSeq}L`;
-    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) {
-      yield { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+  /**
+   * The segments holding afterSeq < seq_num <= throughSeq, in order: a key range from the cursor
+   * (lastSeq > afterSeq), stopped at the first segment past throughSeq. Earlier versions' entities
+   * are merged in (a segment indexed both ways once) only when the range starts below the head's
+   * lastSeqKeyedFrom.
+   */
+  private async *segments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): AsyncGenerator<SegmentRef> {
+    const legacy = await this.legacySegments(workspaceId, fileType, afterSeq, throughSeq);
+    let next = 0;
+    let lastFirstSeq = 0;
+    const keyed = this.index.listEntities<IndexEntity>({ queryOptions: { filter: this.afterFilter(workspaceId, fileType, afterSeq) } });
+    for await (const e of keyed) {
+      const segment = { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+      for (; next < legacy.length && legacy[next].firstSeq < segment.firstSeq; next++) yield legacy[next];
+      if (next < legacy.length && legacy[next].firstSeq === segment.firstSeq) next++;
+      if (segment.firstSeq > throughSeq) return;
+      lastFirstSeq = segment.firstSeq;
+      yield segment;
     }
+    for (; next < legacy.length; next++) if (legacy[next].firstSeq > lastFirstSeq) yield legacy[next];
+  }
+
+  /** lastSeq-keyed index entities with lastSeq > afterSeq: a pure key range. */
+  private afterFilter(workspaceId: number, fileType: FileType, afterSeq: number): string {
+    return `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}${pad20(afterSeq)}' and RowKey lt '${segPrefix(fileType)}~'`;
+  }
+
+  /**
+   * firstSeq-keyed segments overlapping the range, or none when the head says every segment indexed
+   * only that way ends at or before afterSeq: once a cursor is past lastSeqKeyedFrom its reads never
+   * scan them (the scan, on a non-key filter, runs only for reads starting in the older history).
+   */
+  private async legacySegments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): Promise<SegmentRef[]> {
+    const head = await this.head(workspaceId, fileType);
+    // Every seq <= head.seq is covered by the head's statement; a range past it is read both ways.
+    if (head.lastSeqKeyedFrom !== undefined && afterSeq + 1 >= head.lastSeqKeyedFrom && throughSeq <= head.seq) return [];
+    const filter =
+      `PartitionKey eq '${workspaceId}' and RowKey gt '${legacySegPrefix(fileType)}' and RowKey le '${legacySegPrefix(fileType)}${pad20(throughSeq)}'` +
+      ` and lastSeq gt ${afterSeq}L`;
+    const out: SegmentRef[] = [];
+    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) out.push({ firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob });
+    return out;
   }
 
   /** When the oldest record after `afterSeq` was committed (ms), or undefined if there is none. */
   async oldestCommitAfter(workspaceId: number, fileType: FileType, afterSeq: number): Promise<number | undefined> {
-    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}' and RowKey lt '${segPrefix(fileType)}~' and lastSeq gt ${afterSeq}L`;
-    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) {
-      return e.timestamp ? Date.parse(e.timestamp) : undefined;
-    }
-    return undefined;
+    const first = async (filter: string) => {
+      for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) return e;
+      return undefined;
+    };
+    const head = await this.head(workspaceId, fileType);
+    if (head.seq <= afterSeq) return undefined;
+    const legacy =
+      head.lastSeqKeyedFrom === undefined || afterSeq + 1 < head.lastSeqKeyedFrom
+        ? await first(`PartitionKey eq '${workspaceId}' and RowKey gt '${legacySegPrefix(fileType)}' and RowKey lt '${legacySegPrefix(fileType)}~' and lastSeq gt ${afterSeq}L`)
+        : undefined;
+    const keyed = await first(this.afterFilter(workspaceId, fileType, afterSeq));
+    const oldest = legacy && (!keyed || num(legacy.firstSeq) < num(keyed.firstSeq)) ? legacy : keyed;
+    return oldest?.timestamp ? Date.parse(oldest.timestamp) : undefined;
   }
 
   async loadSegment(blob: string): Promise<SourceRecord[]> {
@@ -209,6 +265,11 @@ export class SourceLog {
 }
 
 type SegmentRef = { firstSeq: number; lastSeq: number; blob: string };
+
+function headEntityOf(partitionKey: string, head: Omit<Head, 'etag'>) {
+  const marker = head.lastSeqKeyedFrom === undefined ? {} : { lastSeqKeyedFrom: int64(head.lastSeqKeyedFrom) };
+  return { partitionKey, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq), ...marker };
+}
 
 function nextSegment(
   segments: AsyncGenerator<SegmentRef>,

@@ -1,6 +1,8 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { SourceLog } from '../../../src/lib/source/source-log.js';
 import type { AppStorage } from '../../../src/lib/platform/storage.js';
+import { int64, TABLES } from '../../../src/lib/platform/storage.js';
+import { pad20 } from '../../../src/lib/contract/naming.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
 
 let storage: AppStorage;
@@ -85,5 +87,44 @@ describe('source log', () => {
       void b;
     }
     expect(observed.length).toBeGreaterThan(0);
+  });
+
+  it('reads segments indexed by an earlier version (keyed by firstSeq) together with new ones', async () => {
+    const ws = freshWorkspace();
+    const index = storage.table(TABLES.sourceIndex);
+    const pk = String(ws);
+    // As the previous version wrote them: `seg|<ft>|<firstSeq>`, and a head without lastSeqKeyedFrom.
+    const legacy = async (firstSeq: number, ids: string[]) => {
+      const blob = `${ws}/deliveries/legacy-${firstSeq}.json`;
+      const body = Buffer.from(JSON.stringify(ids.map((delivery_id) => ({ delivery_id }))));
+      await storage.sourceContainer.getBlockBlobClient(blob).upload(body, body.length);
+      await index.createEntity({ partitionKey: pk, rowKey: `seg|deliveries|${pad20(firstSeq)}`, firstSeq: int64(firstSeq), lastSeq: int64(firstSeq + ids.length - 1), blob });
+      await index.upsertEntity({ partitionKey: pk, rowKey: 'head|deliveries', seq: int64(firstSeq + ids.length - 1), stateSeq: int64(0) }, 'Replace');
+    };
+    await legacy(1, ['a', 'b']);
+    await legacy(3, ['c']);
+    const t0 = Date.now();
+    await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'd' }, { delivery_id: 'e' }] }]);
+    await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'f' }] }]);
+    const head = await log.head(ws, 'deliveries');
+    expect(head).toMatchObject({ seq: 6, lastSeqKeyedFrom: 4 });
+    const read = async (after: number, through: number) => {
+      const out: string[] = [];
+      for await (const r of log.read(ws, 'deliveries', after, through)) out.push(`${r.seq}:${r.record.delivery_id}`);
+      return out;
+    };
+    expect(await read(0, 6)).toEqual(['1:a', '2:b', '3:c', '4:d', '5:e', '6:f']);
+    expect(await read(1, 4)).toEqual(['2:b', '3:c', '4:d']);
+    expect(await read(3, 5)).toEqual(['4:d', '5:e']);
+    expect(await read(5, 6)).toEqual(['6:f']);
+    expect(await log.oldestCommitAfter(ws, 'deliveries', 0)).toBeLessThanOrEqual(t0);
+    expect(await log.oldestCommitAfter(ws, 'deliveries', 3)).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(await log.oldestCommitAfter(ws, 'deliveries', 6)).toBeUndefined();
+    // A previous-version writer after the upgrade (rolling deploy) drops the marker: still read whole.
+    await legacy(7, ['g']);
+    await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'h' }] }]);
+    expect(await log.head(ws, 'deliveries')).toMatchObject({ seq: 8, lastSeqKeyedFrom: 8 });
+    expect(await read(0, 8)).toEqual(['1:a', '2:b', '3:c', '4:d', '5:e', '6:f', '7:g', '8:h']);
+    expect(await read(5, 8)).toEqual(['6:f', '7:g', '8:h']);
   });
 });
