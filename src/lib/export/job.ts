@@ -18,7 +18,6 @@ import type { Config } from '../platform/config.js';
 import type { AppStorage } from '../platform/storage.js';
 import type { Clock } from '../platform/clock.js';
 import { UserError } from '../platform/errors.js';
-import { redact } from '../platform/redaction.js';
 import type { Logger } from '../platform/log.js';
 import { failureKind, telemetry } from '../platform/telemetry.js';
 import type { SourceLog } from '../source/source-log.js';
@@ -28,11 +27,11 @@ import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
 import { assertStorageEndpoint } from '../integration/endpoint.js';
 import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
-import type { AttemptFailed, FileWritten } from './history.js';
+import { completed, failureRecord, fileCheckpoint, released } from './checkpoint.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
-import { isLogRun, planRun, SNAPSHOT_TYPES } from './run-plan.js';
-import { anonymizer, ownerColumn, type Anonymizer } from './anonymize.js';
+import { decideRun, SNAPSHOT_TYPES } from './run-plan.js';
+import { anonymizer, type Anonymizer } from './anonymize.js';
 import { logProducer } from './log-producer.js';
 import { snapshotProducer } from './snapshot-producer.js';
 import type { Producer } from './rows.js';
@@ -58,8 +57,6 @@ export interface ExporterDeps {
   log?: Logger;
   faults?: ExportFaults;
 }
-
-const released = (cursor: Cursor): Cursor => ({ ...cursor, leaseOwner: undefined, leaseUntil: 0 });
 
 export class Exporter {
   private readonly pending: PendingPairs;
@@ -96,7 +93,7 @@ export class Exporter {
 
     const files: ExportOutcome['files'] = [];
     try {
-      cursor = await this.decideRun(cursor);
+      cursor = await decideRun(this.deps, cursor);
       if (!cursor.run) {
         cursor = await cursors.save(released(cursor));
         await this.settle(job, mark, cursor);
@@ -144,7 +141,7 @@ export class Exporter {
         }
         if (!file) {
           // Nothing left: the run is complete.
-          cursor = await cursors.save({ ...released(cursor), run: undefined, lastSeq: run.targetSeq, initialDone: true, lastError: undefined, lastErrorCode: undefined, lastErrorAt: undefined });
+          cursor = await cursors.save(completed(cursor, run));
           await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
           await this.settle(job, mark, cursor);
           return { status: files.length || run.files ? 'done' : 'nothing', files };
@@ -156,20 +153,9 @@ export class Exporter {
         // Checkpoint only while the integration still has this destination; else the rows go out again.
         integration = await integrations.get(job.workspaceId);
         if (!integration || destinationOf(integration) !== destination) continue;
-        const oldest = typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined;
-        const written: FileWritten = {
-          outcome: 'written', fileType: job.fileType, name: file.name, sequence: slot.sequence, ...(slot.part !== undefined ? { part: slot.part } : {}), kind: run.kind, rows: file.rows, bytes: file.bytes,
-          startedAt: fileStartedAt, committedAt: clock.now(), lagSeconds: oldest === undefined ? null : Math.max(0, Math.round((clock.now() - oldest) / 1000)),
-        };
-        cursor = await cursors.save({
-          ...cursor,
-          run: { ...cursor.run!, slot: undefined, position: file.end, files: run.files + 1, rows: run.rows + file.rows },
-          lastFileSequence: slot.sequence,
-          filesExported: cursor.filesExported + 1,
-          rowsExported: cursor.rowsExported + file.rows,
-          lastExportAt: clock.now(),
-          leaseUntil: clock.now() + config.leaseMs,
-        }, written);
+        const oldestCommit = typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined;
+        const checkpoint = fileCheckpoint(cursor, run, slot, file, { startedAt: fileStartedAt, now: clock.now(), oldestCommit, leaseMs: config.leaseMs });
+        cursor = await cursors.save(checkpoint.cursor, checkpoint.entry);
         await this.deps.faults?.afterCheckpoint?.();
         if (clock.now() - started >= config.timeBudgetMs) {
           // Hand the rest on: release the lease first, so the continuation can take it.
@@ -209,30 +195,6 @@ export class Exporter {
     }
   }
 
-  /** The run this invocation works on, saved in the cursor; a cursor without a run has nothing to do. */
-  private async decideRun(cursor: Cursor): Promise<Cursor> {
-    const { cursors } = this.deps;
-    if (!cursor.run) {
-      const run = await planRun(this.deps, cursor, this.deps.clock.now());
-      if (!run) return cursor;
-      cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
-    }
-    if (cursor.run?.kind === 'initial' && cursor.anonymizeAt === undefined && ownerColumn(cursor.fileType)) {
-      // "Deleted before the first sync", fixed for this generation: the people log as of now, after
-      // the people state caught up (so a deletion committed just before counts). Also fixes it for
-      // an initial run planned before this rule existed.
-      const heads = await this.deps.people.catchUp(cursor.workspaceId);
-      return cursors.save({ ...cursor, anonymizeAt: heads.people.seq });
-    }
-    if (cursor.run && isLogRun(cursor.fileType, cursor.run)) {
-      // A resumed log run (after a failure or a continuation) also takes what arrived since it
-      // started: its files are cut from `position` on, so a later target changes nothing already written.
-      const head = await this.deps.source.head(cursor.workspaceId, cursor.fileType);
-      if (head.seq > cursor.run.targetSeq) return cursors.save({ ...cursor, run: { ...cursor.run, targetSeq: head.seq } });
-    }
-    return cursor;
-  }
-
   /** The name of the run's next file, reserved in the cursor before its first block is staged. */
   private async reserve(cursor: Cursor, destination: string): Promise<Cursor> {
     const reserved = withSlot(cursor, destination);
@@ -264,15 +226,8 @@ export class Exporter {
   private async recordFailure(job: ExportJob, owner: string, e: unknown, files: ExportOutcome['files']): Promise<ExportOutcome> {
     const { cursors, clock } = this.deps;
     const err = e instanceof Error ? e : new Error(String(e));
-    const fresh = await cursors.get(job.workspaceId, job.fileType);
-    const recorded = {
-      ...(fresh.leaseOwner === owner ? released(fresh) : fresh),
-      lastError: redact(err.message),
-      lastErrorCode: err instanceof UserError ? err.code : 'export_failed',
-      lastErrorAt: clock.now(),
-    };
-    const failed: AttemptFailed = { outcome: 'failed', fileType: job.fileType, ...(fresh.run ? { kind: fresh.run.kind } : {}), failedAt: recorded.lastErrorAt, code: recorded.lastErrorCode, message: recorded.lastError };
-    await cursors.save(recorded, failed).catch(() => undefined);
+    const failure = failureRecord(await cursors.get(job.workspaceId, job.fileType), owner, err, clock.now());
+    await cursors.save(failure.cursor, failure.entry).catch(() => undefined);
     // Retried at the next tick: the timer enqueues marked pairs only.
     await this.pending.mark(job.workspaceId, [job.fileType]).catch(() => undefined);
     await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);

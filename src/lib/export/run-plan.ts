@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { FileType } from '../contract/schemas.js';
 import type { SourceLog } from '../source/source-log.js';
 import type { PeopleState } from '../source/people-state.js';
-import type { Cursor, Run } from './cursors.js';
+import type { Cursor, Cursors, Run } from './cursors.js';
+import { ownerColumn } from './anonymize.js';
 
 export const EVENTS_INITIAL_WINDOW_MS = 30 * 24 * 3600 * 1000;
 
@@ -39,4 +40,32 @@ export async function planRun(deps: { source: SourceLog; people: PeopleState }, 
 /** Whether the run is read from the source log in sequence order (everything but snapshots). */
 export function isLogRun(fileType: FileType, run: Run): boolean {
   return !SNAPSHOT_TYPES.includes(fileType) || run.kind === 'changeset';
+}
+
+/**
+ * The run an invocation works on, saved in the cursor (a cursor without a run has nothing to do):
+ * a new run when none is in progress; for an initial sync, the anonymization position fixed; a
+ * resumed log run extended to the source head.
+ */
+export async function decideRun(deps: { cursors: Cursors; source: SourceLog; people: PeopleState; clock: { now(): number } }, cursor: Cursor): Promise<Cursor> {
+  const { cursors } = deps;
+  if (!cursor.run) {
+    const run = await planRun(deps, cursor, deps.clock.now());
+    if (!run) return cursor;
+    cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
+  }
+  if (cursor.run?.kind === 'initial' && cursor.anonymizeAt === undefined && ownerColumn(cursor.fileType)) {
+    // "Deleted before the first sync", fixed for this generation: the people log as of now, after
+    // the people state caught up (so a deletion committed just before counts). Also fixes it for
+    // an initial run planned before this rule existed.
+    const heads = await deps.people.catchUp(cursor.workspaceId);
+    return cursors.save({ ...cursor, anonymizeAt: heads.people.seq });
+  }
+  if (cursor.run && isLogRun(cursor.fileType, cursor.run)) {
+    // A resumed log run (after a failure or a continuation) also takes what arrived since it
+    // started: its files are cut from `position` on, so a later target changes nothing already written.
+    const head = await deps.source.head(cursor.workspaceId, cursor.fileType);
+    if (head.seq > cursor.run.targetSeq) return cursors.save({ ...cursor, run: { ...cursor.run, targetSeq: head.seq } });
+  }
+  return cursor;
 }
