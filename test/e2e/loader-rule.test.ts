@@ -6,9 +6,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../src/lib/services.js';
+import type { Services } from '../../src/lib/services.js';
 import { customerContainer } from '../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../support/env.js';
+import { freshWorkspace, testServices } from '../support/env.js';
 import { duckDatabase, tempDir } from '../support/readers.js';
 
 const LOAD_SQL = readFileSync(new URL('../../docs/warehouse/duckdb/load.sql', import.meta.url), 'utf8');
@@ -17,9 +17,7 @@ const iso = (offset: number) => new Date(T0 + offset).toISOString();
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig({ EXPORT_MAX_ROWS_PER_FILE: '3' });
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices({ EXPORT_MAX_ROWS_PER_FILE: '3' });
 });
 
 const id = fc.constantFrom('p0', 'p1');

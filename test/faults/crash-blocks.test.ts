@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../src/local/azurite.js';
-import { createServices, type Services } from '../../src/lib/services.js';
-import { testConfig, testStorage } from '../support/env.js';
+import type { Services } from '../../src/lib/services.js';
+import { testServices } from '../support/env.js';
 import { summary } from '../support/faults.js';
 import { crashTrial, openLane, seamCounts, totals, type Mode, type Scenario, type TrialResult } from './crash-harness.js';
 
@@ -29,9 +29,7 @@ let app: Azurite;
 // The app's own storage is a dedicated Azurite: no other test's timer fans out these workspaces.
 beforeAll(async () => {
   app = await startAzurite();
-  const config = testConfig({ AzureWebJobsStorage: app.connectionString });
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices({ AzureWebJobsStorage: app.connectionString });
 });
 afterAll(async () => {
   await app?.stop();

@@ -1,18 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { enqueueEnabled, expandShard, sweepPage, tick } from '../../../src/lib/export/fanout.js';
 import type { ExportJob, FanOutJob } from '../../../src/lib/export/message.js';
 import { PENDING_SHARDS, PendingPairs, shardOf } from '../../../src/lib/source/pending.js';
 import { SourceLog } from '../../../src/lib/source/source-log.js';
 import { Exporter } from '../../../src/lib/export/job.js';
 import { customerContainer } from '../../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 const deliveries = (from: number, to: number) =>

@@ -2,10 +2,10 @@
 // (one per key, the latest version in range), where it ends, and how the limits and the events
 // window cut it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { logProducer } from '../../../src/lib/export/log-producer.js';
 import type { Row } from '../../../src/lib/parquet/writer.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -13,9 +13,7 @@ const delivery = (id: string, campaign = 7) => ({ delivery_id: id, internal_cust
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 async function produce(ws: number, fileType: 'deliveries' | 'events', after: number, target: number, limits = { maxRowsPerFile: 1000, maxBytesPerFile: 1 << 30 }, since?: number, version: 'v1' | 'v4' = 'v4') {

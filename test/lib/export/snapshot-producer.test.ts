@@ -2,19 +2,17 @@
 // Attributes rows in key order, deleted/suppressed/id-less people left out, a person's rows never
 // split across files, and resumption from the key where a file ended.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { snapshotProducer } from '../../../src/lib/export/snapshot-producer.js';
 import type { Row } from '../../../src/lib/parquet/writer.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 async function produce(ws: number, fileType: 'people' | 'attributes', after: string, maxRowsPerFile = 1000) {

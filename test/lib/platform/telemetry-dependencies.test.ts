@@ -4,11 +4,11 @@
 // points at a closed local port, so nothing leaves the machine.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { createLogger } from '../../../src/lib/platform/log.js';
 import { initTelemetry } from '../../../src/lib/platform/telemetry.js';
 import { customerContainer } from '../../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 const spans = new InMemorySpanExporter();
 const processor = new SimpleSpanProcessor(spans);
@@ -22,9 +22,7 @@ beforeAll(async () => {
     { spanProcessors: [processor] },
   );
   expect(on).toBe(true);
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;

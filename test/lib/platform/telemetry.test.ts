@@ -4,11 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { metrics, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { createLogger } from '../../../src/lib/platform/log.js';
 import { azureMonitorOptions, initTelemetry, telemetrySettings } from '../../../src/lib/platform/telemetry.js';
 import { customerContainer } from '../../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 class TestReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -24,9 +24,7 @@ const log = createLogger({ info: (l: unknown) => lines.push(String(l)), warn: (l
 beforeAll(async () => {
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-  const config = testConfig({ EXPORT_MAX_ROWS_PER_FILE: '2' });
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices({ EXPORT_MAX_ROWS_PER_FILE: '2' });
 });
 
 function sum(rm: ResourceMetrics, name: string, match: Record<string, unknown> = {}): number {

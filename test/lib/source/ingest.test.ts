@@ -1,18 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { UserError } from '../../../src/lib/platform/errors.js';
 import { Ingest } from '../../../src/lib/source/ingest.js';
 import { IdempotencyKeys } from '../../../src/lib/source/idempotency.js';
 import { PeopleState } from '../../../src/lib/source/people-state.js';
 import { errorResponse } from '../../../src/lib/platform/http.js';
 import { systemClock } from '../../../src/lib/platform/clock.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 async function log(ws: number, fileType: 'people' | 'attributes' | 'deliveries') {

@@ -3,13 +3,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { TABLES } from '../../../src/lib/platform/storage.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 const person = (id: string, extra: Record<string, unknown> = {}) => ({ internal_customer_id: id, customer_id: `c-${id}`, ...extra });

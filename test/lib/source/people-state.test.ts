@@ -1,15 +1,13 @@
 // People state under Azure's Table limits (AZURE_LIMITS_STRICT): large attribute maps go through
 // ingest, the state, and the export to the customer's container.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../../src/lib/services.js';
+import type { Services } from '../../../src/lib/services.js';
 import { customerContainer, duck, sqlList } from '../../support/container.js';
-import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
 
 let services: Services;
 beforeAll(async () => {
-  const config = testConfig();
-  await testStorage(config);
-  services = createServices(config);
+  services = await testServices();
 });
 
 const KiB = 1024;
