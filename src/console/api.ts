@@ -1,7 +1,8 @@
 // The app's HTTP API as the page sees it. The page holds no secret of its own: the function key (or
 // a workspace owner token) the person gives it lives in sessionStorage only and goes with each call.
 // A SAS URL is sent in a request body once and never kept.
-import { apiErrorOf, parseJsonText, type FileStatus } from '../lib/contract/api-shapes.js';
+import { apiErrorOf, parseJsonText, type FileStatus, type IntegrationLag as IntegrationLagShape } from '../lib/contract/api-shapes.js';
+import type { FileType } from '../lib/contract/schemas.js';
 
 export type { FileStatus };
 
@@ -65,9 +66,8 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `${method} ${path} failed with HTTP ${response.status}`, error?.details ?? []);
 }
 
-export type FileType = 'deliveries' | 'metrics' | 'subjects' | 'outputs' | 'content' | 'people' | 'attributes' | 'events';
-export const FILE_TYPES: FileType[] = ['deliveries', 'metrics', 'subjects', 'outputs', 'content', 'people', 'attributes', 'events'];
-export const V1_FILE_TYPES: FileType[] = ['deliveries', 'metrics', 'subjects', 'outputs', 'people'];
+// SPEC section 2's file types, from the app's own table (plain data: it runs in the browser too).
+export { FILE_TYPES, V1_FILE_TYPES, type FileType } from '../lib/contract/schemas.js';
 
 
 export interface IntegrationStatus {
@@ -105,18 +105,7 @@ export interface HistoryPage {
   next: string | null;
 }
 
-export interface IntegrationLag {
-  workspaceId: number;
-  enabled: boolean;
-  schemaVersion: string;
-  container: string;
-  blobPath: string;
-  warnings: string[];
-  pendingChanges: number;
-  maxLagSeconds: number;
-  files: Partial<Record<FileType, { pendingChanges: number; lagSeconds: number; running: boolean; lastError: string | null }>>;
-  error?: { code: string; message: string };
-}
+export type IntegrationLag = IntegrationLagShape<FileType>;
 
 export interface PoisonMessage {
   id: string;

@@ -9,6 +9,7 @@ import { integrationStatus } from './status.js';
 import { parseExportMessage, type ExportJob } from '../export/message.js';
 import { V1_FILE_TYPES, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import { fieldErrors } from '../contract/ingest-schemas.js';
+import type { FileLag, IntegrationLag as IntegrationLagShape } from '../contract/api-shapes.js';
 import { UserError } from '../platform/errors.js';
 import { redact } from '../platform/redaction.js';
 
@@ -28,28 +29,8 @@ export const replayBody = z.strictObject({ max: z.number().int().min(1).max(10_0
 
 export const poisonQueueName = (exportQueueName: string) => `${exportQueueName}-poison`;
 
-/** One enabled file of an integration in the operations listing. */
-export interface FileLag {
-  pendingChanges: number;
-  lagSeconds: number;
-  running: boolean;
-  /** Code of the last error (null when the last export succeeded). */
-  lastError: string | null;
-}
-
-export interface IntegrationLag {
-  workspaceId: number;
-  enabled: boolean;
-  schemaVersion: SchemaVersion;
-  container: string;
-  blobPath: string;
-  warnings: string[];
-  pendingChanges: number;
-  maxLagSeconds: number;
-  files: Partial<Record<FileType, FileLag>>;
-  /** Its status could not be read (the others are still listed). */
-  error?: { code: string; message: string };
-}
+export type { FileLag } from '../contract/api-shapes.js';
+export type IntegrationLag = IntegrationLagShape<FileType> & { schemaVersion: SchemaVersion };
 
 type ListedIntegration = Pick<Integration, 'workspaceId' | 'enabled' | 'schemaVersion'>;
 

@@ -41,3 +41,27 @@ export function apiErrorOf(json: unknown): ApiErrorBody | undefined {
   if (!error || typeof error.code !== 'string' || typeof error.message !== 'string') return undefined;
   return { code: error.code, message: error.message, details: error.details ?? [] };
 }
+
+/** One enabled file of an integration in GET /api/operations/integrations. */
+export interface FileLag {
+  pendingChanges: number;
+  lagSeconds: number;
+  running: boolean;
+  /** Code of the last error (null when the last export succeeded). */
+  lastError: string | null;
+}
+
+/** One integration in GET /api/operations/integrations (F: the file type names). */
+export interface IntegrationLag<F extends string = string> {
+  workspaceId: number;
+  enabled: boolean;
+  schemaVersion: string;
+  container: string;
+  blobPath: string;
+  warnings: string[];
+  pendingChanges: number;
+  maxLagSeconds: number;
+  files: Partial<Record<F, FileLag>>;
+  /** Its status could not be read (the others are still listed). */
+  error?: { code: string; message: string };
+}
