@@ -211,3 +211,14 @@ export function ingestColumns(fileType: FileType): readonly Column[] {
 export function hasSeqNum(fileType: FileType): boolean {
   return SCHEMAS[fileType].columns.some((c) => c.name === 'seq_num');
 }
+
+/**
+ * The column a row's person is found in (SPEC section 4, anonymization): deliveries, subjects and
+ * events belong to their internal_customer_id, content to the person of its delivery_id; undefined:
+ * the type carries no person.
+ */
+export function ownerColumn(fileType: FileType): 'internal_customer_id' | 'delivery_id' | undefined {
+  if (fileType === 'content') return 'delivery_id';
+  if (fileType === 'deliveries' || fileType === 'subjects' || fileType === 'events') return 'internal_customer_id';
+  return undefined;
+}

@@ -9,17 +9,11 @@
 // generation apply the same rule, so a re-sent row stays anonymized. Memory is bounded: nothing holds
 // the set of deleted people; each file resolves the distinct owners of its own rows (at most
 // EXPORT_MAX_ROWS_PER_FILE) by point reads of people state (and, for content, the delivery index).
-import type { FileType } from '../contract/schemas.js';
-import type { Row } from '../parquet/writer.js';
+import { ownerColumn, type FileType } from '../contract/schemas.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
 
-/** The column a row's owner is found in, per file type; undefined: the type carries no person. */
-export function ownerColumn(fileType: FileType): 'internal_customer_id' | 'delivery_id' | undefined {
-  if (fileType === 'content') return 'delivery_id';
-  if (fileType === 'deliveries' || fileType === 'subjects' || fileType === 'events') return 'internal_customer_id';
-  return undefined;
-}
+export { ownerColumn };
 
 /** Resolves the owners of one file's rows to those whose rows are anonymized. */
 export interface Anonymizer {
@@ -42,10 +36,13 @@ export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt'>; delivery
   };
 }
 
-/** Anonymizes a row whose owner (its `column` value) is in `anonymized`. */
-export function anonymizeRow(row: Row, column: Anonymizer['column'], anonymized: Set<string>): void {
-  const owner = row[column];
-  if (typeof owner !== 'string' || !anonymized.has(owner)) return;
-  if (column === 'delivery_id') row.recipient = null;
-  else row.internal_customer_id = null;
+/** Anonymizes, in rows given by column, each row whose owner (its `column` value) is in `anonymized`. */
+export function anonymizeColumns(columns: Record<string, unknown[]>, column: Anonymizer['column'], anonymized: Set<string>): void {
+  const owners = columns[column];
+  const target = columns[column === 'delivery_id' ? 'recipient' : 'internal_customer_id'];
+  if (!owners || !target) return;
+  for (let i = 0; i < owners.length; i++) {
+    const owner = owners[i];
+    if (typeof owner === 'string' && anonymized.has(owner)) target[i] = null;
+  }
 }

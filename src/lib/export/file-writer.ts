@@ -60,7 +60,7 @@ export async function writeFile(target: FileTarget, produce: Producer, faults?: 
     },
   };
   const writer = new ParquetFileWriter({ columns: columnsFor(target.fileType, integration.schemaVersion), sink, blockBytes: EXPORT_BLOCK_BYTES });
-  const produced = await produce((row) => writer.write(row));
+  const produced = await produce({ row: (row) => writer.write(row), columns: (columns, length) => writer.writeColumns(columns, length) });
   // No rows left (or only filtered ones, like events older than the window): the run is complete.
   if (produced.rows === 0) return undefined;
   const { bytes } = await writer.finish();

@@ -1,11 +1,11 @@
-// Files cut from the source log, in sequence order: pass 1 picks which version of each key the
-// file carries (at most one row per primary key per file) and where the file ends, holding only
-// keys; pass 2 streams exactly those rows to the writer.
+// Files cut from the source log, in sequence order, in one read of the rows: the plan reads only the
+// segments' plan sections (keys, owners, event times, sizes) to pick which version of each key the
+// file carries (at most one row per primary key per file) and where the file ends; the write then
+// reads each segment once and hands the picked rows to the writer by column.
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
-import type { Row } from '../parquet/writer.js';
-import type { SourceLog, SourceRecord } from '../source/source-log.js';
-import { anonymizeRow, type Anonymizer } from './anonymize.js';
-import { approxSize, type FileLimits, type Producer } from './rows.js';
+import type { SourceLog } from '../source/source-log.js';
+import { anonymizeColumns, type Anonymizer } from './anonymize.js';
+import type { FileLimits, Producer } from './rows.js';
 
 export interface LogRange {
   workspaceId: number;
@@ -21,59 +21,91 @@ export interface LogProducerOptions {
   version: SchemaVersion;
   /** Anonymization of this file type's generation (see anonymize.ts). */
   anonymize?: Anonymizer;
-  /** Fault seam: after pass 1. */
+  /** Fault seam: after the plan read. */
   afterSourceRead?(): void | Promise<void>;
 }
 
+type Columns = Record<string, unknown[]>;
+
 export function logProducer(source: SourceLog, limits: FileLimits, range: LogRange, options: LogProducerOptions): Producer {
   const schema = SCHEMAS[range.fileType];
-  const keyOf = (r: SourceRecord) => schema.primaryKey.map((k) => String(r[k])).join('\u0000');
-  const since = range.since;
-  const keep = since === undefined ? undefined : (r: SourceRecord) => (r.timestamp as number) >= since;
+  const keyOf = keyReader(schema.primaryKey);
   const withSeq = options.version === 'v4' && schema.columns.some((c) => c.name === 'seq_num');
   const { workspaceId, fileType, after } = range;
-  return async (write) => {
+  return async (out) => {
     const anonymize = options.anonymize;
-    const plan = await planFile(source, limits, range, keyOf, keep, anonymize?.column);
+    const plan = await planFile(source, limits, range, keyOf, anonymize?.column);
     await options.afterSourceRead?.();
-    if (plan.latest.size === 0) return { rows: 0, end: plan.end };
+    if (plan.rows === 0) return { rows: 0, end: plan.end };
     // The owners of this file's rows only: bounded by the file, whatever the number of deleted people.
-    const anonymized = anonymize && (await anonymize.resolve(new Set(plan.owners.values())));
+    const anonymized = anonymize && (await anonymize.resolve(plan.owners));
+    const inWindow = windowOf(range.since);
     let rows = 0;
-    for await (const { seq, record } of source.read(workspaceId, fileType, after, plan.end)) {
-      if (plan.latest.get(keyOf(record)) !== seq) continue; // an older version of a key this file carries
-      if (keep && !keep(record)) continue;
-      // The record is this pass's own (parsed for it): extend it in place, so rows share a shape (faster to encode).
-      const row: Row = record;
-      row.workspace_id = workspaceId;
-      if (withSeq) row.seq_num = seq;
-      if (anonymized?.size) anonymizeRow(row, anonymize!.column, anonymized);
-      await write(row);
-      rows++;
+    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all')) {
+      // Every record in range but the versions a later one replaced, and those outside the events window.
+      const time = batch.columns.timestamp;
+      const picked: number[] = [];
+      for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
+      if (picked.length === 0) continue;
+      const all = picked.length === batch.rows;
+      const columns: Columns = { workspace_id: new Array(picked.length).fill(workspaceId) };
+      for (const name in batch.columns) {
+        const values = batch.columns[name];
+        if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : picked.map((i) => values[i]);
+      }
+      if (withSeq) columns.seq_num = picked.map((i) => firstSeq + i);
+      if (anonymized?.size) anonymizeColumns(columns, anonymize!.column, anonymized);
+      await out.columns(columns, picked.length);
+      rows += picked.length;
     }
     return { rows, end: plan.end };
   };
 }
 
-/** Pass 1: the sequence of the version of each key the file carries, its owner (in `ownerColumn`), and where the file ends. */
-async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: (r: SourceRecord) => string, keep?: (r: SourceRecord) => boolean, ownerColumn?: string) {
+/** Whether record i is in the events window (no window: every record). */
+function windowOf(since: number | undefined): (time: unknown[] | undefined, i: number) => boolean {
+  if (since === undefined) return () => true;
+  return (time, i) => typeof time?.[i] === 'number' && (time[i] as number) >= since;
+}
+
+/** A record's primary key as one string (the columns joined by NUL), from its segment's columns. */
+function keyReader(primaryKey: readonly string[]): (columns: Columns, i: number) => string {
+  if (primaryKey.length === 1) {
+    const [name] = primaryKey;
+    return (columns, i) => String(columns[name]?.[i]);
+  }
+  return (columns, i) => primaryKey.map((name) => String(columns[name]?.[i])).join('\u0000');
+}
+
+/**
+ * The plan, from the segments' plan sections: where the file ends (its row and byte limits), the
+ * sequences of the versions a later version in the file replaces (a file carries each key once), and
+ * the owners of its rows (in `ownerColumn`; possibly some of replaced versions too, which only costs a lookup).
+ */
+async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: (columns: Columns, i: number) => string, ownerColumn?: string) {
   const latest = new Map<string, number>();
-  const owners = new Map<string, string>();
+  const superseded = new Set<number>();
+  const owners = new Set<string>();
+  const inWindow = windowOf(range.since);
   let end = range.after;
   let bytes = 0;
-  for await (const { seq, record } of source.read(range.workspaceId, range.fileType, range.after, range.target)) {
-    if (!keep || keep(record)) {
-      const key = keyOf(record);
-      const size = approxSize(record);
-      if (!latest.has(key) && latest.size > 0 && (latest.size >= limits.maxRowsPerFile || bytes + size > limits.maxBytesPerFile)) break;
-      latest.set(key, seq);
-      const owner = ownerColumn === undefined ? undefined : record[ownerColumn];
-      if (typeof owner === 'string') owners.set(key, owner);
-      else owners.delete(key);
-      bytes += size;
+  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan')) {
+    const { columns, size } = batch;
+    const time = columns.timestamp;
+    const owner = ownerColumn === undefined ? undefined : columns[ownerColumn];
+    for (let i = start; i < stop; i++) {
+      if (inWindow(time, i)) {
+        const key = keyOf(columns, i);
+        const earlier = latest.get(key);
+        if (earlier === undefined && latest.size > 0 && (latest.size >= limits.maxRowsPerFile || bytes + size[i] > limits.maxBytesPerFile)) break read;
+        if (earlier !== undefined) superseded.add(earlier);
+        latest.set(key, firstSeq + i);
+        if (typeof owner?.[i] === 'string') owners.add(owner[i] as string);
+        bytes += size[i];
+      }
+      end = firstSeq + i;
     }
-    end = seq;
   }
   if (latest.size === 0) end = range.target;
-  return { latest, owners, end };
+  return { rows: latest.size, superseded, owners, end };
 }

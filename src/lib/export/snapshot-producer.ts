@@ -8,7 +8,7 @@ import type { PeopleState, PersonState } from '../source/people-state.js';
 import { approxSize, type FileLimits, type Producer } from './rows.js';
 
 export function snapshotProducer(people: PeopleState, limits: FileLimits, workspaceId: number, fileType: FileType, after: string): Producer {
-  return async (write) => {
+  return async (out) => {
     let rows = 0;
     let bytes = 0;
     let end = after;
@@ -18,7 +18,7 @@ export function snapshotProducer(people: PeopleState, limits: FileLimits, worksp
       end = encodeKey(person.internal_customer_id);
       if (!person.customer_id || person.deleted || person.suppressed) continue;
       for (const row of snapshotRows(workspaceId, fileType, person)) {
-        await write(row);
+        await out.row(row);
         rows++;
         bytes += approxSize(row);
       }

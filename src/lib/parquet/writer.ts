@@ -85,6 +85,8 @@ export interface ParquetFileResult {
 export { codecAvailable };
 
 export const DEFAULT_ROW_GROUP_ROWS = 50_000;
+/** writeColumns() checks the row group's size limits every this many rows. */
+const COLUMN_CHUNK_ROWS = 4096;
 export const DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024;
 /** Azure's limit for one staged block. */
@@ -314,6 +316,41 @@ export class ParquetFileWriter {
     this.totalRows = rowIndex + 1;
     if (this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) {
       return this.flushGroup();
+    }
+  }
+
+  /**
+   * Writes `length` rows given by column: `columns[name][i]` is row i's value, and a column absent
+   * from `columns` is null in every row. The same rows as write() of each row, without row objects
+   * (the export's source segments are stored by column). Row groups are cut between chunks of at
+   * most COLUMN_CHUNK_ROWS rows. A value a column cannot hold throws and fails the writer (unlike
+   * write(), whose rejected row leaves it usable): the rows come from validated storage, not a caller.
+   * Await the result, as for write().
+   */
+  async writeColumns(columns: Readonly<Record<string, ArrayLike<unknown>>>, length: number): Promise<void> {
+    if (this.state !== 'open') this.throwState('writeColumns');
+    const buffers = this.buffers;
+    const values = this.names.map((name) => columns[name]);
+    for (let from = 0; from < length; ) {
+      const to = Math.min(length, from + COLUMN_CHUNK_ROWS, from + this.rowGroupRows - this.groupRows);
+      let bytes = 0;
+      try {
+        for (let c = 0; c < buffers.length; c++) {
+          const buffer = buffers[c];
+          const column = values[c];
+          let rowIndex = this.totalRows;
+          if (column === undefined) for (let i = from; i < to; i++) bytes += buffer.push(null, rowIndex++);
+          else for (let i = from; i < to; i++) bytes += buffer.push(column[i], rowIndex++);
+        }
+      } catch (err) {
+        this.fail(err);
+        throw err;
+      }
+      this.groupRows += to - from;
+      this.groupBytes += bytes;
+      this.totalRows += to - from;
+      from = to;
+      if (this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) await this.flushGroup();
     }
   }
 

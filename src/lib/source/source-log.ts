@@ -14,9 +14,17 @@ import { pad20 } from '../contract/naming.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound, SystemError } from '../platform/errors.js';
 import { PendingPairs } from './pending.js';
+import { decodeSegment, encodeSegment, recordAt, type SegmentBatch, type SourceRecord } from './segment.js';
 
-/** A record as stored: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
-export type SourceRecord = Record<string, unknown>;
+export type { SourceRecord };
+
+/** Records afterSeq < seq_num <= throughSeq of one segment: rows [start, end) of `batch`, row i is seq_num firstSeq + i. */
+export interface SegmentSlice {
+  firstSeq: number;
+  batch: SegmentBatch;
+  start: number;
+  end: number;
+}
 
 export interface Head {
   fileType: FileType;
@@ -55,7 +63,13 @@ interface IndexEntity {
   firstSeq: bigint;
   lastSeq: bigint;
   blob: string;
+  /** Length of the segment's plan section (segment.ts); absent for earlier versions' segments. */
+  planBytes?: number;
 }
+
+/** Segments downloaded ahead of the one being consumed: whole segments, and plan sections. */
+const READ_AHEAD = 2;
+const PLAN_READ_AHEAD = 8;
 
 const headKey = (fileType: FileType) => `head|${fileType}`;
 /** Index entities keyed by lastSeq: the segments after a cursor are one key range. */
@@ -119,7 +133,7 @@ export class SourceLog {
   async append(workspaceId: number, parts: AppendPart[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
     if (nonEmpty.length === 0 && !also) return [];
-    const blobs = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
+    const segments = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
     for (let attempt = 0; ; attempt++) {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
       // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
@@ -136,7 +150,7 @@ export class SourceLog {
         const headEntity = headEntityOf(pk, { ...head, seq: lastSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom ?? firstSeq });
         if (head.etag) tx.updateEntity(headEntity, 'Replace', { etag: head.etag });
         else tx.createEntity(headEntity);
-        const segment = { partitionKey: pk, firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), blob: blobs[i] };
+        const segment = { partitionKey: pk, firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), ...segments[i] };
         tx.createEntity({ ...segment, rowKey: segPrefix(part.fileType) + pad20(lastSeq) });
         // Also keyed by firstSeq while a previous version may still read (rolling deploy): it knows only `seg|`.
         tx.createEntity({ ...segment, rowKey: legacySegPrefix(part.fileType) + pad20(firstSeq) });
@@ -165,25 +179,42 @@ export class SourceLog {
 
   /** Records with afterSeq < seq_num <= throughSeq, in seq_num order. */
   async *read(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): AsyncGenerator<{ seq: number; record: SourceRecord }> {
+    for await (const { firstSeq, batch, start, end } of this.slices(workspaceId, fileType, afterSeq, throughSeq, 'all')) {
+      for (let i = start; i < end; i++) yield { seq: firstSeq + i, record: recordAt(batch, i) };
+    }
+  }
+
+  /**
+   * The records afterSeq < seq_num <= throughSeq by segment, in seq_num order, by column: every column
+   * ('all'), or only the plan columns and sizes ('plan': a range read of each segment's plan section).
+   */
+  async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all'): AsyncGenerator<SegmentSlice> {
     if (throughSeq <= afterSeq) return;
     const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
-    // Download one segment ahead while the caller consumes the current one.
-    let pending = nextSegment(segments, this);
+    // Download a few segments ahead while the caller consumes the current one (plan sections are small).
+    const ahead: Promise<{ segment: SegmentRef; batch: SegmentBatch } | undefined>[] = [];
+    const depth = part === 'plan' ? PLAN_READ_AHEAD : READ_AHEAD;
+    let listed = false;
+    const fill = () => {
+      while (!listed && ahead.length < depth) {
+        const next = nextSegment(segments, this, part);
+        ahead.push(next);
+        next.then((r) => (listed ||= r === undefined), () => undefined);
+      }
+    };
     try {
       for (;;) {
-        const current = await pending;
+        fill();
+        const current = await ahead.shift();
         if (!current) return;
-        pending = nextSegment(segments, this);
-        const { segment, records } = current;
-        for (let i = 0; i < records.length; i++) {
-          const seq = segment.firstSeq + i;
-          if (seq <= afterSeq) continue;
-          if (seq > throughSeq) return;
-          yield { seq, record: records[i] };
-        }
+        const { segment, batch } = current;
+        const start = Math.max(0, afterSeq + 1 - segment.firstSeq);
+        const end = Math.min(batch.rows, throughSeq + 1 - segment.firstSeq);
+        if (start < end) yield { firstSeq: segment.firstSeq, batch, start, end };
+        if (end < batch.rows) return;
       }
     } finally {
-      pending.catch(() => undefined);
+      for (const p of ahead) p.catch(() => undefined);
     }
   }
 
@@ -199,7 +230,7 @@ export class SourceLog {
     let lastFirstSeq = 0;
     const keyed = this.index.listEntities<IndexEntity>({ queryOptions: { filter: this.afterFilter(workspaceId, fileType, afterSeq) } });
     for await (const e of keyed) {
-      const segment = { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+      const segment = segmentRef(e);
       for (; next < legacy.length && legacy[next].firstSeq < segment.firstSeq; next++) yield legacy[next];
       if (next < legacy.length && legacy[next].firstSeq === segment.firstSeq) next++;
       if (segment.firstSeq > throughSeq) return;
@@ -227,7 +258,7 @@ export class SourceLog {
       `PartitionKey eq '${workspaceId}' and RowKey gt '${legacySegPrefix(fileType)}' and RowKey le '${legacySegPrefix(fileType)}${pad20(throughSeq)}'` +
       ` and lastSeq gt ${afterSeq}L`;
     const out: SegmentRef[] = [];
-    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) out.push({ firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob });
+    for await (const e of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) out.push(segmentRef(e));
     return out;
   }
 
@@ -248,34 +279,40 @@ export class SourceLog {
     return oldest?.timestamp ? Date.parse(oldest.timestamp) : undefined;
   }
 
-  async loadSegment(blob: string): Promise<SourceRecord[]> {
-    const buffer = await this.storage.sourceContainer.getBlockBlobClient(blob).downloadToBuffer();
-    return JSON.parse(buffer.toString('utf8')) as SourceRecord[];
+  /** A segment's records: all of them, or only its plan section ('plan'). */
+  async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes'>, part: 'plan' | 'all' = 'all'): Promise<SegmentBatch> {
+    const blob = this.storage.sourceContainer.getBlockBlobClient(segment.blob);
+    const planOnly = part === 'plan' && segment.planBytes !== undefined;
+    const buffer = planOnly ? await blob.downloadToBuffer(0, segment.planBytes) : await blob.downloadToBuffer();
+    return decodeSegment(buffer, segment.planBytes);
   }
 
-  private async writeSegment(workspaceId: number, part: AppendPart): Promise<string> {
-    const name = `${workspaceId}/${part.fileType}/${randomUUID()}.json`;
-    const body = Buffer.from(JSON.stringify(part.records));
-    await this.storage.sourceContainer.getBlockBlobClient(name).upload(body, body.length, {
+  private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number }> {
+    const blob = `${workspaceId}/${part.fileType}/${randomUUID()}.json`;
+    const { body, planBytes } = encodeSegment(part.fileType, part.records);
+    await this.storage.sourceContainer.getBlockBlobClient(blob).upload(body, body.length, {
       conditions: { ifNoneMatch: '*' },
       blobHTTPHeaders: { blobContentType: 'application/json' },
     });
-    return name;
+    return { blob, planBytes };
   }
 }
 
-type SegmentRef = { firstSeq: number; lastSeq: number; blob: string };
+type SegmentRef = { firstSeq: number; lastSeq: number; blob: string; planBytes?: number };
+
+function segmentRef(e: IndexEntity): SegmentRef {
+  const ref: SegmentRef = { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+  if (e.planBytes !== undefined && e.planBytes !== null) ref.planBytes = Number(e.planBytes);
+  return ref;
+}
 
 function headEntityOf(partitionKey: string, head: Omit<Head, 'etag'>) {
   const marker = head.lastSeqKeyedFrom === undefined ? {} : { lastSeqKeyedFrom: int64(head.lastSeqKeyedFrom) };
   return { partitionKey, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq), ...marker };
 }
 
-function nextSegment(
-  segments: AsyncGenerator<SegmentRef>,
-  log: SourceLog,
-): Promise<{ segment: SegmentRef; records: SourceRecord[] } | undefined> {
-  return segments.next().then(async (r) => (r.done ? undefined : { segment: r.value, records: await log.loadSegment(r.value.blob) }));
+function nextSegment(segments: AsyncGenerator<SegmentRef>, log: SourceLog, part: 'plan' | 'all'): Promise<{ segment: SegmentRef; batch: SegmentBatch } | undefined> {
+  return segments.next().then(async (r) => (r.done ? undefined : { segment: r.value, batch: await log.loadSegment(r.value, part) }));
 }
 
 export async function backoff(attempt: number): Promise<void> {

@@ -1,7 +1,7 @@
 // The pure parts of anonymization: which column names a row's owner, what is nulled, how a file's
 // owners resolve (content through its delivery), and when a person counts as gone at a log position.
 import { describe, expect, it } from 'vitest';
-import { anonymizer, anonymizeRow, ownerColumn } from '../../../src/lib/export/anonymize.js';
+import { anonymizer, anonymizeColumns, ownerColumn } from '../../../src/lib/export/anonymize.js';
 import { applyPersonRecord, goneAt, type PersonState } from '../../../src/lib/source/people-state.js';
 
 const state = (): PersonState => ({ internal_customer_id: 'p', customer_id: 'c', email_addr: null, deleted: false, suppressed: false, created_at: 0, updated_at: 0, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 });
@@ -16,25 +16,25 @@ describe('ownerColumn', () => {
   });
 });
 
-describe('anonymizeRow', () => {
-  it('nulls the id of a row whose person is anonymized, and only that', () => {
-    const row = { delivery_id: 'd1', internal_customer_id: 'gone', recipient: 'x' };
-    anonymizeRow(row, 'internal_customer_id', new Set(['gone']));
-    expect(row).toEqual({ delivery_id: 'd1', internal_customer_id: null, recipient: 'x' });
-    const other = { internal_customer_id: 'alive' };
-    anonymizeRow(other, 'internal_customer_id', new Set(['gone']));
-    expect(other).toEqual({ internal_customer_id: 'alive' });
+describe('anonymizeColumns', () => {
+  it('nulls the id of each row whose person is anonymized, and only those', () => {
+    const columns = { delivery_id: ['d1', 'd2', 'd3'], internal_customer_id: ['gone', 'alive', null], recipient: ['x', 'y', 'z'] };
+    anonymizeColumns(columns, 'internal_customer_id', new Set(['gone']));
+    expect(columns).toEqual({ delivery_id: ['d1', 'd2', 'd3'], internal_customer_id: [null, 'alive', null], recipient: ['x', 'y', 'z'] });
   });
 
   it('nulls the recipient of a content row by its delivery, whatever the recipient holds', () => {
-    for (const recipient of ['gone@example.com', '+15550001111', 'device-token', 'shared@example.com']) {
-      const row = { delivery_id: 'd-gone', recipient, body: 'b' };
-      anonymizeRow(row, 'delivery_id', new Set(['d-gone']));
-      expect(row).toEqual({ delivery_id: 'd-gone', recipient: null, body: 'b' });
-    }
-    const living = { delivery_id: 'd-live', recipient: 'shared@example.com' };
-    anonymizeRow(living, 'delivery_id', new Set(['d-gone']));
-    expect(living.recipient).toBe('shared@example.com');
+    const recipients = ['gone@example.com', '+15550001111', 'device-token', 'shared@example.com'];
+    const columns = { delivery_id: [...recipients.map(() => 'd-gone'), 'd-live'], recipient: [...recipients, 'shared@example.com'], body: recipients.map(() => 'b') };
+    anonymizeColumns(columns, 'delivery_id', new Set(['d-gone']));
+    expect(columns.recipient).toEqual([null, null, null, null, 'shared@example.com']);
+    expect(columns.body).toEqual(['b', 'b', 'b', 'b']);
+  });
+
+  it('leaves rows without the target column as they are (it is null already)', () => {
+    const columns: Record<string, unknown[]> = { delivery_id: ['d-gone'] };
+    anonymizeColumns(columns, 'delivery_id', new Set(['d-gone']));
+    expect(columns).toEqual({ delivery_id: ['d-gone'] });
   });
 });
 

@@ -6,6 +6,10 @@ import type { Services } from '../../../src/lib/services.js';
 import { logProducer } from '../../../src/lib/export/log-producer.js';
 import type { Row } from '../../../src/lib/parquet/writer.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
+import { collectRows } from '../../support/row-sink.js';
+import { int64, TABLES } from '../../../src/lib/platform/storage.js';
+import { pad20 } from '../../../src/lib/contract/naming.js';
+import { approxSize } from '../../../src/lib/source/segment.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -17,8 +21,8 @@ beforeAll(async () => {
 });
 
 async function produce(ws: number, fileType: 'deliveries' | 'events', after: number, target: number, limits = { maxRowsPerFile: 1000, maxBytesPerFile: 1 << 30 }, since?: number, version: 'v1' | 'v4' = 'v4') {
-  const rows: Row[] = [];
-  const result = await logProducer(services.source, limits, { workspaceId: ws, fileType, after, target, since }, { version })((row) => void rows.push({ ...row }));
+  const { rows, ...sink } = collectRows();
+  const result = await logProducer(services.source, limits, { workspaceId: ws, fileType, after, target, since }, { version })({ ...sink });
   return { ...result, rows };
 }
 
@@ -66,5 +70,39 @@ describe('log producer', () => {
     expect(r.end).toBe(3);
     const none = await produce(ws, 'events', 0, 1, undefined, T0);
     expect(none).toEqual({ rows: [], end: 1 });
+  });
+
+  it('an event re-sent with a time outside the window keeps its version inside it', async () => {
+    const ws = freshWorkspace();
+    const event = (id: string, at: number, name: string) => ({ event_id: id, internal_customer_id: 'p', name, type: 'event', timestamp: iso(at) });
+    await services.ingest.ingest(ws, 'events', [event('x', T0, 'first'), event('y', T0, 'y')]);
+    await services.ingest.ingest(ws, 'events', [event('x', T0 - 1, 'late')]);
+    const r = await produce(ws, 'events', 0, 3, undefined, T0);
+    expect(r.rows.map((x) => [x.event_id, x.name, x.seq_num])).toEqual([['x', 'first', 1], ['y', 'y', 2]]);
+  });
+
+  it('plans and writes over segments of an earlier version (JSON records) and of this one alike', async () => {
+    const ws = freshWorkspace();
+    const index = services.storage.table(TABLES.sourceIndex);
+    // Seqs 1-3 as the previous version stored them: a JSON array of records, no planBytes.
+    const blob = `${ws}/deliveries/legacy.json`;
+    const records = [{ delivery_id: 'a', delivery_type: 'email', created_at: T0, campaign_id: 1 }, { delivery_id: 'b', delivery_type: 'sms', created_at: T0 }, { delivery_id: 'c', delivery_type: 'push', created_at: T0 }];
+    const body = Buffer.from(JSON.stringify(records));
+    await services.storage.sourceContainer.getBlockBlobClient(blob).upload(body, body.length);
+    await index.createEntity({ partitionKey: String(ws), rowKey: `segl|deliveries|${pad20(3)}`, firstSeq: int64(1), lastSeq: int64(3), blob });
+    await index.createEntity({ partitionKey: String(ws), rowKey: 'head|deliveries', seq: int64(3), stateSeq: int64(0), lastSeqKeyedFrom: int64(1) });
+    await services.ingest.ingest(ws, 'deliveries', [delivery('b', 2), delivery('d')]);
+    const all = await produce(ws, 'deliveries', 0, 5);
+    expect(all.rows.map((r) => [r.delivery_id, r.campaign_id ?? null, r.delivery_type, r.seq_num])).toEqual([
+      ['a', 1, 'email', 1],
+      ['c', null, 'push', 3],
+      ['b', 2, 'email', 4],
+      ['d', 7, 'email', 5],
+    ]);
+    // The byte limit counts the sizes of earlier-format records too: two rows fit, the third does not.
+    const size = approxSize(records[0]);
+    const cut = await produce(ws, 'deliveries', 0, 5, { maxRowsPerFile: 1000, maxBytesPerFile: size * 2 + 1 });
+    expect(cut.rows.map((r) => r.delivery_id)).toEqual(['a', 'b']);
+    expect(cut.end).toBe(2);
   });
 });

@@ -6,6 +6,7 @@ import type { Services } from '../../../src/lib/services.js';
 import { snapshotProducer } from '../../../src/lib/export/snapshot-producer.js';
 import type { Row } from '../../../src/lib/parquet/writer.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
+import { collectRows } from '../../support/row-sink.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -16,8 +17,8 @@ beforeAll(async () => {
 });
 
 async function produce(ws: number, fileType: 'people' | 'attributes', after: string, maxRowsPerFile = 1000) {
-  const rows: Row[] = [];
-  const result = await snapshotProducer(services.people, { maxRowsPerFile, maxBytesPerFile: 1 << 30 }, ws, fileType, after)((row) => void rows.push({ ...row }));
+  const { rows, ...sink } = collectRows();
+  const result = await snapshotProducer(services.people, { maxRowsPerFile, maxBytesPerFile: 1 << 30 }, ws, fileType, after)({ ...sink });
   return { ...result, rows };
 }
 

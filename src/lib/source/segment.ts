@@ -1,0 +1,189 @@
+// A source segment as stored: the records of one append, by column, in two sections of one blob:
+// the plan section (what the export needs to plan a file: the primary key, the owner for
+// anonymization, the event time of events' initial window, and each record's approximate size for
+// the byte limit), then every other column. The export reads the plan section alone, as a range read
+// of the segment's first `planBytes` bytes (kept in the index entity), and the whole segment once,
+// to write the file.
+//
+// A section is binary, so reading it costs little more than copying it:
+//   u32 LE length of the header │ header JSON {"v":2,"n":<records>,"cols":[[name, kind, bytes], …]} │ the columns' bytes
+// kinds: "f" numbers as float64 (NaN = null), "b" booleans as bytes (0, 1, 2 = null), "s" strings as
+// int32 lengths in UTF-16 units (−1 = null) followed by the values joined as UTF-8 (one decode per
+// column, then a slice per value), "j" anything else as a JSON array. bench/segment.ts measures it
+// against JSON records (the format of earlier versions) and JSON columns.
+//
+// Segments of earlier versions are a JSON array of records (no planBytes in their index entity):
+// still read, by converting them to columns.
+import { ownerColumn, SCHEMAS, type FileType } from '../contract/schemas.js';
+
+/** A record as ingested: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
+export type SourceRecord = Record<string, unknown>;
+
+/** A segment's records by column. */
+export interface SegmentBatch {
+  rows: number;
+  /** approxSize() of each record. */
+  size: ArrayLike<number>;
+  /** Values by column name; a column absent here is null in every record. Only the plan columns for a plan read. */
+  columns: Record<string, unknown[]>;
+}
+
+export const SEGMENT_FORMAT = 2;
+/** The plan section's column of record sizes. */
+const SIZE_COLUMN = '#size';
+
+/** The columns of a file type's plan section: primary key, owner, and the time events are windowed by. */
+export function planColumns(fileType: FileType): readonly string[] {
+  const columns = new Set(SCHEMAS[fileType].primaryKey);
+  const owner = ownerColumn(fileType);
+  if (owner) columns.add(owner);
+  if (fileType === 'events') columns.add('timestamp');
+  return [...columns];
+}
+
+/** A cheap estimate of a record's encoded size, for the per-file byte limit. */
+export function approxSize(record: SourceRecord): number {
+  let n = 16;
+  for (const v of Object.values(record)) n += typeof v === 'string' ? v.length + 8 : 9;
+  return n;
+}
+
+/** The records as a segment blob; `planBytes` is the length of its plan section. */
+export function encodeSegment(fileType: FileType, records: readonly SourceRecord[]): { body: Buffer; planBytes: number } {
+  const { rows, size, columns } = toColumns(records);
+  const plan: Record<string, ArrayLike<unknown>> = { [SIZE_COLUMN]: size };
+  for (const name of planColumns(fileType)) {
+    if (columns[name]) plan[name] = columns[name];
+    delete columns[name];
+  }
+  const head = encodeSection(rows, plan);
+  return { body: Buffer.concat([head, encodeSection(rows, columns)]), planBytes: head.length };
+}
+
+/**
+ * A segment blob's records. `planBytes` undefined: a segment of an earlier version (a JSON array of
+ * records). `buffer` may be only the plan section (a plan read); then only the plan columns are there.
+ */
+export function decodeSegment(buffer: Buffer, planBytes: number | undefined): SegmentBatch {
+  if (planBytes === undefined) return toColumns(JSON.parse(buffer.toString('utf8')) as SourceRecord[]);
+  const plan = decodeSection(buffer.subarray(0, planBytes));
+  const size = plan.columns[SIZE_COLUMN] as ArrayLike<number>;
+  delete plan.columns[SIZE_COLUMN];
+  const columns = buffer.length > planBytes ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes)).columns } : plan.columns;
+  return { rows: plan.rows, size, columns };
+}
+
+/** Record `i` of a batch as an object: the segment's columns, null where the record had no value. */
+export function recordAt(batch: SegmentBatch, i: number): SourceRecord {
+  const record: SourceRecord = {};
+  for (const name in batch.columns) record[name] = batch.columns[name][i] ?? null;
+  return record;
+}
+
+type Kind = 'f' | 'b' | 's' | 'j';
+
+function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>): Buffer {
+  const parts: Buffer[] = [];
+  const cols: [string, Kind, number][] = [];
+  for (const [name, values] of Object.entries(columns)) {
+    const [kind, bytes] = encodeColumn(values);
+    cols.push([name, kind, bytes.length]);
+    parts.push(bytes);
+  }
+  const header = Buffer.from(JSON.stringify({ v: SEGMENT_FORMAT, n: rows, cols }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  return Buffer.concat([length, header, ...parts]);
+}
+
+function decodeSection(buffer: Buffer): { rows: number; columns: Record<string, unknown[]> } {
+  const headerEnd = 4 + buffer.readUInt32LE(0);
+  const header = JSON.parse(buffer.toString('utf8', 4, headerEnd)) as { v: number; n: number; cols: [string, Kind, number][] };
+  if (header.v !== SEGMENT_FORMAT) throw new Error(`source segment format ${header.v} is not known to this version`);
+  const columns: Record<string, unknown[]> = {};
+  let at = headerEnd;
+  for (const [name, kind, bytes] of header.cols) {
+    columns[name] = decodeColumn(kind, buffer.subarray(at, at + bytes), header.n);
+    at += bytes;
+  }
+  return { rows: header.n, columns };
+}
+
+function encodeColumn(values: ArrayLike<unknown>): [Kind, Buffer] {
+  const n = values.length;
+  let numbers = true;
+  let booleans = true;
+  let strings = true;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) continue;
+    numbers &&= typeof v === 'number' && !Number.isNaN(v);
+    booleans &&= typeof v === 'boolean';
+    strings &&= typeof v === 'string';
+  }
+  if (numbers) {
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = (values[i] as number | null) ?? NaN;
+    return ['f', Buffer.from(out.buffer)];
+  }
+  if (booleans) {
+    const out = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) out[i] = values[i] === true ? 1 : values[i] === false ? 0 : 2;
+    return ['b', out];
+  }
+  if (strings) {
+    const lengths = new Int32Array(n);
+    const present: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = values[i] as string | null | undefined;
+      lengths[i] = typeof v === 'string' ? v.length : -1;
+      if (typeof v === 'string') present.push(v);
+    }
+    const joined = present.join('');
+    // A lone surrogate does not survive UTF-8: such a column is kept as JSON (which escapes it).
+    if (!LONE_SURROGATE.test(joined)) return ['s', Buffer.concat([Buffer.from(lengths.buffer), Buffer.from(joined, 'utf8')])];
+  }
+  return ['j', Buffer.from(JSON.stringify(Array.from(values, (v) => v ?? null)))];
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function decodeColumn(kind: Kind, bytes: Buffer, n: number): unknown[] {
+  const out: unknown[] = new Array(n);
+  if (kind === 'f') {
+    // Copied: a view needs an 8-byte-aligned offset, which a downloaded buffer need not have.
+    const values = new Float64Array(n);
+    Buffer.from(values.buffer).set(bytes.subarray(0, n * 8));
+    for (let i = 0; i < n; i++) out[i] = Number.isNaN(values[i]) ? null : values[i];
+  } else if (kind === 'b') {
+    for (let i = 0; i < n; i++) out[i] = bytes[i] === 2 ? null : bytes[i] === 1;
+  } else if (kind === 's') {
+    const lengths = new Int32Array(n);
+    Buffer.from(lengths.buffer).set(bytes.subarray(0, n * 4));
+    const joined = bytes.toString('utf8', n * 4);
+    for (let i = 0, at = 0; i < n; i++) {
+      const length = lengths[i];
+      if (length < 0) out[i] = null;
+      else out[i] = joined.slice(at, (at += length));
+    }
+  } else {
+    return JSON.parse(bytes.toString('utf8')) as unknown[];
+  }
+  return out;
+}
+
+function toColumns(records: readonly SourceRecord[]): SegmentBatch {
+  const n = records.length;
+  const columns: Record<string, unknown[]> = {};
+  const size: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const record = records[i];
+    for (const name in record) {
+      const v = record[name];
+      if (v === undefined) continue;
+      (columns[name] ??= new Array(n).fill(null))[i] = v;
+    }
+    size[i] = approxSize(record);
+  }
+  return { rows: n, size, columns };
+}

@@ -1,0 +1,19 @@
+// A RowSink that keeps what a producer hands over as row objects. Rows handed over by column become
+// objects without their null columns (a column absent from the call is null in every row).
+import type { Row } from '../../src/lib/parquet/writer.js';
+import type { RowSink } from '../../src/lib/export/rows.js';
+
+export function collectRows(): RowSink & { rows: Row[] } {
+  const rows: Row[] = [];
+  return {
+    rows,
+    row: (row) => void rows.push({ ...row }),
+    async columns(columns, length) {
+      for (let i = 0; i < length; i++) {
+        const row: Row = {};
+        for (const [name, values] of Object.entries(columns)) if (values[i] !== null && values[i] !== undefined) row[name] = values[i];
+        rows.push(row);
+      }
+    },
+  };
+}
