@@ -1,7 +1,7 @@
 // `npm run bench`: one table of figures, also written as JSON under bench/results/.
 //   npm run bench                 full sizes (a few minutes)
 //   npm run bench -- --quick      small sizes (about a minute)
-//   npm run bench -- --only=fanout,ingest   a subset (encode, ingest, export, history, memory, fanout)
+//   npm run bench -- --only=fanout,ingest   a subset (encode, segment, ingest, export, history, memory, fanout)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { benchFanOut, benchFullFanOut, benchInitialSync, DEPLOYED_NODE_OPTIONS }
 import { benchEncode } from './encode.js';
 import { benchExportAfterHistory } from './history.js';
 import { benchConcurrentMemory, hostConcurrency } from './memory-concurrent.js';
+import { benchSegment } from './segment.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -18,8 +19,8 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (name: string) => !only || only.includes(name);
 
 const sizes = quick
-  ? { encode: 200_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, concurrentDeliveries: 100_000, concurrentContent: 40, fanout: 2_000 }
-  : { encode: 1_000_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, concurrentDeliveries: 500_000, concurrentContent: 200, fanout: 10_000 };
+  ? { encode: 200_000, segment: 100_000, ingest: 20_000, export: 100_000, history: 200_000, memorySmall: 50_000, memoryLarge: 500_000, concurrentDeliveries: 100_000, concurrentContent: 40, fanout: 2_000 }
+  : { encode: 1_000_000, segment: 500_000, ingest: 100_000, export: 200_000, history: 2_000_000, memorySmall: 200_000, memoryLarge: 2_000_000, concurrentDeliveries: 500_000, concurrentContent: 200, fanout: 10_000 };
 
 /** The deployed heap flag (256 MiB) plus a margin for code, buffers outside the V8 heap and the compressor thread; the instance has 2,048 MB for the host and the worker. */
 const CONCURRENT_RSS_TARGET_MIB = 768;
@@ -43,6 +44,14 @@ async function main(): Promise<void> {
     table.push({ figure: `encode ${fmt(sizes.encode)} deliveries rows: ours`, value: `${fmt(r.oursRowsPerSecond)} rows/s` });
     table.push({ figure: 'encode, DuckDB COPY TO parquet (same rows, same run)', value: `${fmt(r.duckdbRowsPerSecond)} rows/s` });
     table.push({ figure: 'encode ratio ours / DuckDB', value: `${fmt(r.ratio, 2)}×`, note: 'target ≥ 0.30×' });
+  }
+
+  if (want('segment')) {
+    const r = benchSegment(sizes.segment);
+    results.segmentFormat = r;
+    const d = r.decodeRecordsPerSecond;
+    table.push({ figure: `source segment decode, ${fmt(r.records)} deliveries records: ours (binary columns)`, value: `${fmt(d.ours)} records/s`, note: `${fmt(r.bytesPerRecord.ours)} bytes/record; encode ${fmt(r.encodeRecordsPerSecond.ours)} records/s` });
+    table.push({ figure: 'source segment decode: JSON records (earlier versions) / JSON columns', value: `${fmt(d.jsonRecords)} / ${fmt(d.jsonColumns)} records/s`, note: `ours ${fmt(r.decodeRatio, 1)}× JSON records` });
   }
 
   if (want('ingest')) {

@@ -63,8 +63,9 @@ interface IndexEntity {
   firstSeq: bigint;
   lastSeq: bigint;
   blob: string;
-  /** Length of the segment's plan section (segment.ts); absent for earlier versions' segments. */
+  /** Length of the segment's plan section (segment.ts), and of the whole blob; absent for earlier versions' segments. */
   planBytes?: number;
+  bytes?: number;
 }
 
 /** Segments downloaded ahead of the one being consumed: whole segments, and plan sections. */
@@ -280,29 +281,31 @@ export class SourceLog {
   }
 
   /** A segment's records: all of them, or only its plan section ('plan'). */
-  async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes'>, part: 'plan' | 'all' = 'all'): Promise<SegmentBatch> {
+  async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes' | 'bytes'>, part: 'plan' | 'all' = 'all'): Promise<SegmentBatch> {
     const blob = this.storage.sourceContainer.getBlockBlobClient(segment.blob);
-    const planOnly = part === 'plan' && segment.planBytes !== undefined;
-    const buffer = planOnly ? await blob.downloadToBuffer(0, segment.planBytes) : await blob.downloadToBuffer();
+    // With a length, one request (without, the SDK asks for the blob's properties first).
+    const length = part === 'plan' && segment.planBytes !== undefined ? segment.planBytes : segment.bytes;
+    const buffer = length === undefined ? await blob.downloadToBuffer() : await blob.downloadToBuffer(0, length);
     return decodeSegment(buffer, segment.planBytes);
   }
 
-  private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number }> {
-    const blob = `${workspaceId}/${part.fileType}/${randomUUID()}.json`;
+  private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number; bytes: number }> {
+    const blob = `${workspaceId}/${part.fileType}/${randomUUID()}.seg`;
     const { body, planBytes } = encodeSegment(part.fileType, part.records);
     await this.storage.sourceContainer.getBlockBlobClient(blob).upload(body, body.length, {
       conditions: { ifNoneMatch: '*' },
-      blobHTTPHeaders: { blobContentType: 'application/json' },
+      blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
     });
-    return { blob, planBytes };
+    return { blob, planBytes, bytes: body.length };
   }
 }
 
-type SegmentRef = { firstSeq: number; lastSeq: number; blob: string; planBytes?: number };
+type SegmentRef = { firstSeq: number; lastSeq: number; blob: string; planBytes?: number; bytes?: number };
 
 function segmentRef(e: IndexEntity): SegmentRef {
   const ref: SegmentRef = { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
   if (e.planBytes !== undefined && e.planBytes !== null) ref.planBytes = Number(e.planBytes);
+  if (e.bytes !== undefined && e.bytes !== null) ref.bytes = Number(e.bytes);
   return ref;
 }
 
