@@ -586,13 +586,23 @@ export class MinMax {
     else if (compareUtf8(s, this.hi!) > 0) this.hi = s;
   }
 
+  /** A copy: the footer keeps it until the file ends, and the value may be a slice of a much larger string. */
   min(): string | undefined {
-    return this.lo ?? undefined;
+    return this.lo === null ? undefined : own(this.lo);
   }
 
   max(): string | undefined {
-    return this.hi ?? undefined;
+    return this.hi === null ? undefined : own(this.hi);
   }
+}
+
+/**
+ * A string that holds only its own characters. V8 makes a substring of 13 or more characters a view
+ * into its parent, which it keeps alive (source/segment.ts decodes a column's values as slices of one
+ * string); UTF-16LE round-trips every code unit, lone surrogates included.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf16le').toString('utf16le');
 }
 
 /**

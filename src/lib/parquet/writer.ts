@@ -255,6 +255,8 @@ export class ParquetFileWriter {
   private readonly kvMetadata: { key: string; value: string }[] | undefined;
   private readonly rowGroupMeta: FileMetaData['row_groups'] = [];
 
+  /** Approximate size of the rows of the last writeColumns() chunk. */
+  private rowBytes = 1;
   private groupRows = 0;
   private groupBytes = 0;
   private totalRows = 0;
@@ -323,7 +325,7 @@ export class ParquetFileWriter {
    * Writes `length` rows given by column: `columns[name][i]` is row i's value, and a column absent
    * from `columns` is null in every row. The same rows as write() of each row, without row objects
    * (the export's source segments are stored by column). Row groups are cut between chunks of at
-   * most COLUMN_CHUNK_ROWS rows. A value a column cannot hold throws and fails the writer (unlike
+   * most COLUMN_CHUNK_ROWS rows, fewer when rows are big (sized by the previous chunk's rows). A value a column cannot hold throws and fails the writer (unlike
    * write(), whose rejected row leaves it usable): the rows come from validated storage, not a caller.
    * Await the result, as for write().
    */
@@ -332,7 +334,9 @@ export class ParquetFileWriter {
     const buffers = this.buffers;
     const values = this.names.map((name) => columns[name]);
     for (let from = 0; from < length; ) {
-      const to = Math.min(length, from + COLUMN_CHUNK_ROWS, from + this.rowGroupRows - this.groupRows);
+      // Rows that still fit the group's byte limit at the size of rows so far (big rows: a few at a time).
+      const fit = Math.max(1, Math.floor((this.rowGroupBytes - this.groupBytes) / this.rowBytes));
+      const to = Math.min(length, from + COLUMN_CHUNK_ROWS, from + this.rowGroupRows - this.groupRows, from + fit);
       let bytes = 0;
       try {
         for (let c = 0; c < buffers.length; c++) {
@@ -348,6 +352,7 @@ export class ParquetFileWriter {
       }
       this.groupRows += to - from;
       this.groupBytes += bytes;
+      this.rowBytes = Math.max(1, bytes / (to - from));
       this.totalRows += to - from;
       from = to;
       if (this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) await this.flushGroup();

@@ -7,9 +7,10 @@
 //
 // A section is binary, so reading it costs little more than copying it:
 //   u32 LE length of the header │ header JSON {"v":2,"n":<records>,"cols":[[name, kind, bytes], …]} │ the columns' bytes
-// kinds: "f" numbers as float64 (NaN = null), "b" booleans as bytes (0, 1, 2 = null), "s" strings as
-// int32 lengths in UTF-16 units (−1 = null) followed by the values joined as UTF-8 (one decode per
-// column, then a slice per value), "j" anything else as a JSON array. bench/segment.ts measures it
+// kinds: "f" numbers as float64 (NaN = null), "b" booleans as bytes (0, 1, 2 = null), "a" ASCII
+// strings and "s" other strings as int32 byte lengths (−1 = null) followed by the values' UTF-8 bytes
+// (short ASCII values: one decode per column, then a slice per value; others one by one), "j"
+// anything else as a JSON array. bench/segment.ts measures it
 // against JSON records (the format of earlier versions) and JSON columns.
 //
 // Segments of earlier versions are a JSON array of records (no planBytes in their index entity):
@@ -80,7 +81,7 @@ export function recordAt(batch: SegmentBatch, i: number): SourceRecord {
   return record;
 }
 
-type Kind = 'f' | 'b' | 's' | 'j';
+type Kind = 'f' | 'b' | 'a' | 's' | 'j';
 
 function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>): Buffer {
   const parts: Buffer[] = [];
@@ -135,18 +136,26 @@ function encodeColumn(values: ArrayLike<unknown>): [Kind, Buffer] {
     const lengths = new Int32Array(n);
     const present: string[] = [];
     for (let i = 0; i < n; i++) {
-      const v = values[i] as string | null | undefined;
+      const v = values[i];
       lengths[i] = typeof v === 'string' ? v.length : -1;
       if (typeof v === 'string') present.push(v);
     }
     const joined = present.join('');
+    const bytes = Buffer.from(joined, 'utf8');
+    // ASCII: a byte per character, so the lengths are byte lengths too.
+    if (bytes.length === joined.length) return ['a', Buffer.concat([Buffer.from(lengths.buffer), bytes])];
     // A lone surrogate does not survive UTF-8: such a column is kept as JSON (which escapes it).
-    if (!LONE_SURROGATE.test(joined)) return ['s', Buffer.concat([Buffer.from(lengths.buffer), Buffer.from(joined, 'utf8')])];
+    if (!LONE_SURROGATE.test(joined)) {
+      for (let i = 0, at = 0; i < n; i++) if (lengths[i] >= 0) lengths[i] = Buffer.byteLength(present[at++], 'utf8');
+      return ['s', Buffer.concat([Buffer.from(lengths.buffer), bytes])];
+    }
   }
   return ['j', Buffer.from(JSON.stringify(Array.from(values, (v) => v ?? null)))];
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Average length from which string values are decoded one by one (a slice would keep the column's whole text alive). */
+const SLICE_MAX_AVERAGE = 256;
 
 function decodeColumn(kind: Kind, bytes: Buffer, n: number): unknown[] {
   const out: unknown[] = new Array(n);
@@ -157,14 +166,17 @@ function decodeColumn(kind: Kind, bytes: Buffer, n: number): unknown[] {
     for (let i = 0; i < n; i++) out[i] = Number.isNaN(values[i]) ? null : values[i];
   } else if (kind === 'b') {
     for (let i = 0; i < n; i++) out[i] = bytes[i] === 2 ? null : bytes[i] === 1;
-  } else if (kind === 's') {
+  } else if (kind === 'a' || kind === 's') {
     const lengths = new Int32Array(n);
     Buffer.from(lengths.buffer).set(bytes.subarray(0, n * 4));
-    const joined = bytes.toString('utf8', n * 4);
-    for (let i = 0, at = 0; i < n; i++) {
-      const length = lengths[i];
-      if (length < 0) out[i] = null;
-      else out[i] = joined.slice(at, (at += length));
+    const text = bytes.subarray(n * 4);
+    if (kind === 'a' && text.length < SLICE_MAX_AVERAGE * n) {
+      // One decode of the column, then a slice per value: the fast path (ids, names, types).
+      const joined = text.toString('latin1');
+      for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : joined.slice(at, (at += lengths[i]));
+    } else {
+      const encoding = kind === 'a' ? 'latin1' : 'utf8';
+      for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : text.toString(encoding, at, (at += lengths[i]));
     }
   } else {
     return JSON.parse(bytes.toString('utf8')) as unknown[];

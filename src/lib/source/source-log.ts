@@ -68,9 +68,9 @@ interface IndexEntity {
   bytes?: number;
 }
 
-/** Segments downloaded ahead of the one being consumed: whole segments, and plan sections. */
-const READ_AHEAD = 2;
-const PLAN_READ_AHEAD = 8;
+/** Segments downloaded ahead of the one being consumed: at most this many, and this many bytes once one is. */
+const READ_AHEAD = 8;
+const READ_AHEAD_BYTES = 1024 * 1024;
 
 const headKey = (fileType: FileType) => `head|${fileType}`;
 /** Index entities keyed by lastSeq: the segments after a cursor are one key range. */
@@ -192,30 +192,36 @@ export class SourceLog {
   async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all'): AsyncGenerator<SegmentSlice> {
     if (throughSeq <= afterSeq) return;
     const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
-    // Download a few segments ahead while the caller consumes the current one (plan sections are small).
-    const ahead: Promise<{ segment: SegmentRef; batch: SegmentBatch } | undefined>[] = [];
-    const depth = part === 'plan' ? PLAN_READ_AHEAD : READ_AHEAD;
+    // Download ahead while the caller consumes the current segment: up to a few segments and a
+    // byte budget (content segments can be large), and always at least the next one.
+    const ahead: { segment: SegmentRef; bytes: number; batch: Promise<SegmentBatch> }[] = [];
+    let aheadBytes = 0;
     let listed = false;
-    const fill = () => {
-      while (!listed && ahead.length < depth) {
-        const next = nextSegment(segments, this, part);
-        ahead.push(next);
-        next.then((r) => (listed ||= r === undefined), () => undefined);
+    const fill = async () => {
+      while (!listed && (ahead.length === 0 || (ahead.length < READ_AHEAD && aheadBytes < READ_AHEAD_BYTES))) {
+        const next = await segments.next();
+        if (next.done) listed = true;
+        else {
+          const segment = next.value;
+          const bytes = (part === 'plan' ? segment.planBytes : segment.bytes) ?? READ_AHEAD_BYTES; // an earlier version's: unknown
+          const batch = this.loadSegment(segment, part);
+          batch.catch(() => undefined);
+          ahead.push({ segment, bytes, batch });
+          aheadBytes += bytes;
+        }
       }
     };
-    try {
-      for (;;) {
-        fill();
-        const current = await ahead.shift();
-        if (!current) return;
-        const { segment, batch } = current;
-        const start = Math.max(0, afterSeq + 1 - segment.firstSeq);
-        const end = Math.min(batch.rows, throughSeq + 1 - segment.firstSeq);
-        if (start < end) yield { firstSeq: segment.firstSeq, batch, start, end };
-        if (end < batch.rows) return;
-      }
-    } finally {
-      for (const p of ahead) p.catch(() => undefined);
+    for (;;) {
+      await fill();
+      const current = ahead.shift();
+      if (!current) return;
+      aheadBytes -= current.bytes;
+      const batch = await current.batch;
+      const { firstSeq } = current.segment;
+      const start = Math.max(0, afterSeq + 1 - firstSeq);
+      const end = Math.min(batch.rows, throughSeq + 1 - firstSeq);
+      if (start < end) yield { firstSeq, batch, start, end };
+      if (end < batch.rows) return;
     }
   }
 
@@ -312,10 +318,6 @@ function segmentRef(e: IndexEntity): SegmentRef {
 function headEntityOf(partitionKey: string, head: Omit<Head, 'etag'>) {
   const marker = head.lastSeqKeyedFrom === undefined ? {} : { lastSeqKeyedFrom: int64(head.lastSeqKeyedFrom) };
   return { partitionKey, rowKey: headKey(head.fileType), seq: int64(head.seq), stateSeq: int64(head.stateSeq), ...marker };
-}
-
-function nextSegment(segments: AsyncGenerator<SegmentRef>, log: SourceLog, part: 'plan' | 'all'): Promise<{ segment: SegmentRef; batch: SegmentBatch } | undefined> {
-  return segments.next().then(async (r) => (r.done ? undefined : { segment: r.value, batch: await log.loadSegment(r.value, part) }));
 }
 
 export async function backoff(attempt: number): Promise<void> {

@@ -59,4 +59,20 @@ describe('segment format', () => {
     const one = encodeSegment('metrics', [{ delivery_id: 'd', metric: 'sent', created_at: 1 }]);
     expect(recordAt(decodeSegment(one.body, one.planBytes), 0)).toEqual({ delivery_id: 'd', metric: 'sent', created_at: 1 });
   });
+
+  it('long values (content bodies), ASCII or not, come back whole and exact', () => {
+    const body = (i: number, extra: string) => `<p>${String(i).repeat(400)}${extra}</p>`;
+    const contents: SourceRecord[] = [
+      { delivery_id: 'd1', body: body(1, ''), subject: 'a' },
+      { delivery_id: 'd2', body: null, subject: 'b' },
+      { delivery_id: 'd3', body: body(3, ''), subject: 'c' },
+    ];
+    const accented = contents.map((c, i) => ({ ...c, body: i === 1 ? null : `${c.body}é😀` }));
+    for (const records of [contents, accented]) {
+      const { body: blob, planBytes } = encodeSegment('content', records);
+      const batch = decodeSegment(blob, planBytes);
+      expect(batch.columns.body).toEqual(records.map((r) => r.body));
+      expect(batch.columns.subject).toEqual(['a', 'b', 'c']);
+    }
+  });
 });
