@@ -269,6 +269,48 @@ describe('ParquetFileWriter: streaming', () => {
   });
 });
 
+describe('ParquetFileWriter: writeColumns', () => {
+  /** The rows by column, as the log producer hands them over (a column of nulls may be absent). */
+  const byColumn = (columns: readonly Column[], rows: Row[]) =>
+    Object.fromEntries(columns.filter((c) => rows.some((r) => r[c.name] !== null && r[c.name] !== undefined)).map((c) => [c.name, rows.map((r) => r[c.name] ?? null)]));
+
+  it('writes the same file content as write() of each row, across calls and row groups', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    const rows = sampleRows(columns, 2500);
+    const one = await writeRows(columns, rows, { rowGroupRows: 1000 });
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink, rowGroupRows: 1000 });
+    for (const [from, to] of [[0, 7], [7, 1700], [1700, 2500]]) await writer.writeColumns(byColumn(columns, rows.slice(from, to)), to - from);
+    const result = await writer.finish();
+    expect(result.rows).toBe(2500);
+    expect(result.rowGroups).toBe(3);
+    const path = scratch.path();
+    writeFileSync(path, sink.bytes());
+    expect(await readBack(path, columns)).toEqual(await readBack(one.path, columns));
+  });
+
+  it('keeps row groups near the byte limit when rows are big (a few rows at a time)', async () => {
+    const columns = columnsFor('content', 'v4');
+    const rows = Array.from({ length: 10 }, (_, i) => ({ workspace_id: 1, delivery_id: `d${i}`, body: String(i).repeat(100_000) }));
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink, rowGroupBytes: 250_000 });
+    await writer.writeColumns(byColumn(columns, rows.slice(0, 1)), 1);
+    await writer.writeColumns(byColumn(columns, rows.slice(1)), 9);
+    const result = await writer.finish();
+    expect(result.rowGroups).toBe(4); // 3 + 3 + 3 + 1, as write() of each row cuts them
+    const path = scratch.path();
+    writeFileSync(path, sink.bytes());
+    expect((await query(`SELECT delivery_id, length(body) AS n FROM read_parquet('${path}')`)).map((r) => [r.delivery_id, Number(r.n)])).toEqual(rows.map((r) => [r.delivery_id, 100_000]));
+  });
+
+  it('a value a column cannot hold fails the writer', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    const writer = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    await expect(writer.writeColumns({ workspace_id: [1], delivery_id: [null] }, 1)).rejects.toThrow(/delivery_id/);
+    expect(() => writer.write(sampleRows(columns, 1)[0])).toThrow(/failed writer/);
+  });
+});
+
 describe('ParquetFileWriter: values', () => {
   it('round-trips a 500 KiB HTML body byte for byte', async () => {
     const columns = columnsFor('content', 'v4');
