@@ -51,7 +51,8 @@ export class DeliveryOwners {
       position = await this.savePosition(workspaceId, last, position);
       chunk = new Map();
     };
-    for await (const { seq, record } of this.source.read(workspaceId, 'deliveries', position.seq, head.seq)) {
+    // delivery_id and internal_customer_id are plan columns of deliveries: the segments' plan sections suffice.
+    for await (const { seq, record } of this.source.read(workspaceId, 'deliveries', position.seq, head.seq, 'plan')) {
       chunk.set(String(record.delivery_id), { person: (record.internal_customer_id as string | undefined) ?? null, seq });
       last = seq;
       if (chunk.size >= CHUNK) {

@@ -178,9 +178,9 @@ export class SourceLog {
     }
   }
 
-  /** Records with afterSeq < seq_num <= throughSeq, in seq_num order. */
-  async *read(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): AsyncGenerator<{ seq: number; record: SourceRecord }> {
-    for await (const { firstSeq, batch, start, end } of this.slices(workspaceId, fileType, afterSeq, throughSeq, 'all')) {
+  /** Records with afterSeq < seq_num <= throughSeq, in seq_num order (with 'plan', only their plan columns: segment.ts). */
+  async *read(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all' = 'all'): AsyncGenerator<{ seq: number; record: SourceRecord }> {
+    for await (const { firstSeq, batch, start, end } of this.slices(workspaceId, fileType, afterSeq, throughSeq, part)) {
       for (let i = start; i < end; i++) yield { seq: firstSeq + i, record: recordAt(batch, i) };
     }
   }
