@@ -105,12 +105,12 @@ export class Ingest {
     for (let attempt = 0; ; attempt++) {
       const heads = await this.people.catchUp(workspaceId);
       const ids = [...persons.map((p) => p.internal_customer_id), ...attributeRows.map((a) => a.internal_customer_id)];
-      const known = await this.people.get(workspaceId, ids);
+      const known = await this.people.read(workspaceId, ids);
       const working = new Map<string, PersonState>();
       const state = (id: string) => {
         let s = working.get(id);
         if (!s) {
-          const k = known.get(id)!;
+          const k = known.states.get(id)!;
           working.set(id, (s = { ...k, attrs: { ...k.attrs } }));
         }
         return s;

@@ -2,10 +2,11 @@
 // logs. Ingest diffs against it so attribute rows come from real changes only; initial People and
 // Attributes syncs are snapshots of it. Every write is seq-guarded (pseq/aseq) and ETag-guarded, so
 // replaying a log range is idempotent and an older writer can never overwrite a newer state.
-import { TableTransaction } from '@azure/data-tables';
+import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
-import { transactionChunks } from '../platform/azure-limits.js';
+import { chunked, findLeaves, INLINE_MAX, OWN, joinChunks, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, splitPage, unitTransactions, type Page } from './people-pages.js';
+import { legacyChunks, legacyScan } from './people-legacy.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -32,7 +33,6 @@ export interface PersonState {
 
 /** Earlier gone spans kept per person; beyond, the oldest two merge (wider: errs towards anonymizing). */
 const MAX_GONE_SPANS = 500;
-const ATTR_CHUNK = 30_000; // characters per property (a property holds at most 64 KiB)
 /** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
 export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
 
@@ -40,11 +40,11 @@ function emptyState(id: string): PersonState {
   return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 };
 }
 
-function fromEntity(e: Record<string, unknown>): PersonState {
-  let json = '';
-  for (let i = 0; typeof e[`attrs${i}`] === 'string'; i++) json += e[`attrs${i}`] as string;
+/** A person's entity (a person too large for a page, or the previous layout's one entity per person). */
+export function fromEntity(e: Record<string, unknown>, id = decodeKey(String(e.rowKey))): PersonState {
+  const json = joinChunks(e, 'attrs');
   return {
-    internal_customer_id: decodeKey(String(e.rowKey)),
+    internal_customer_id: id,
     customer_id: (e.customer_id as string) ?? null,
     email_addr: (e.email_addr as string) ?? null,
     deleted: e.deleted === true,
@@ -61,24 +61,28 @@ function fromEntity(e: Record<string, unknown>): PersonState {
   };
 }
 
-function toEntity(workspaceId: number, s: PersonState) {
-  const entity: Record<string, unknown> = {
-    partitionKey: String(workspaceId),
-    rowKey: encodeKey(s.internal_customer_id),
-    deleted: s.deleted,
-    suppressed: s.suppressed,
-    pseq: int64(s.pseq),
-    aseq: int64(s.aseq),
-  };
+function toEntity(partitionKey: string, rowKey: string, s: PersonState) {
+  const entity: Record<string, unknown> = { partitionKey, rowKey, deleted: s.deleted, suppressed: s.suppressed, pseq: int64(s.pseq), aseq: int64(s.aseq) };
   if (s.customer_id !== null) entity.customer_id = s.customer_id;
   if (s.email_addr !== null) entity.email_addr = s.email_addr;
   if (s.created_at !== null) entity.created_at = int64(s.created_at);
   if (s.updated_at !== null) entity.updated_at = int64(s.updated_at);
   if (s.goneSince !== null) entity.goneSince = int64(s.goneSince);
   if (s.goneBefore.length > 0) entity.goneBefore = JSON.stringify(s.goneBefore);
-  const json = JSON.stringify(s.attrs);
-  for (let i = 0; i * ATTR_CHUNK < json.length; i++) entity[`attrs${i}`] = json.slice(i * ATTR_CHUNK, (i + 1) * ATTR_CHUNK);
-  return entity as { partitionKey: string; rowKey: string };
+  Object.assign(entity, chunked(JSON.stringify(s.attrs), 'attrs'));
+  return entity as { partitionKey: string; rowKey: string } & Record<string, unknown>;
+}
+
+/** A state as a page holds it: an array, no names (a page holds hundreds of people). */
+type Packed = [string | null, string | null, number, number | null, number | null, PersonState['attrs'], number | null, [number, number][], number, number];
+
+function pack(s: PersonState): Packed {
+  return [s.customer_id, s.email_addr, (s.deleted ? 1 : 0) | (s.suppressed ? 2 : 0), s.created_at, s.updated_at, s.attrs, s.goneSince, s.goneBefore, s.pseq, s.aseq];
+}
+
+function unpack(id: string, json: string): PersonState {
+  const [customer_id, email_addr, flags, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq] = JSON.parse(json) as Packed;
+  return { internal_customer_id: id, customer_id, email_addr, deleted: (flags & 1) !== 0, suppressed: (flags & 2) !== 0, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq };
 }
 
 /** A people log record applied to a state (the record is the exported people row). */
@@ -130,9 +134,24 @@ export interface PersonChanges {
   attributes: { seq: number; record: SourceRecord }[];
 }
 
+/** What read() found: each person's state, the page holding it, and the ETags of own entities. */
+export interface StateRead {
+  states: Map<string, PersonState>;
+  pages: Map<string, Page>;
+  own: Map<string, string>;
+}
+
+/**
+ * UTF-8 bytes of state one transaction's unit (a page, its split, its people's own entities) may carry:
+ * sent as JSON strings, escaping at most doubles them, and a transaction holds 4 MiB.
+ */
+const UNIT_BYTES = 1_800_000;
+
 export class PeopleState {
   /** Workspaces whose gone index is known to be built (one entry per workspace, not per person). */
   private readonly indexed = new Set<number>();
+  /** Workspaces whose state of the previous layout is known to be migrated. */
+  private readonly migratedWorkspaces = new Set<number>();
 
   constructor(
     private readonly storage: AppStorage,
@@ -149,20 +168,36 @@ export class PeopleState {
   }
 
   async get(workspaceId: number, ids: Iterable<string>): Promise<Map<string, PersonState>> {
-    const out = new Map<string, PersonState>();
-    const queue = [...new Set(ids)];
-    const worker = async () => {
-      for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
-        try {
-          const e = await this.table.getEntity(String(workspaceId), encodeKey(id));
-          out.set(id, fromEntity(e as Record<string, unknown>));
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          out.set(id, emptyState(id));
+    return (await this.read(workspaceId, ids)).states;
+  }
+
+  /** The states of these people (absent: empty), read page by page: a few reads per partition, not one per person. */
+  async read(workspaceId: number, ids: Iterable<string>): Promise<StateRead> {
+    const byPartition = new Map<number, Map<string, string>>();
+    for (const id of new Set(ids)) {
+      const { partition, bits } = placeOf(id);
+      if (!byPartition.has(partition)) byPartition.set(partition, new Map());
+      byPartition.get(partition)!.set(id, bits);
+    }
+    const out: StateRead = { states: new Map(), pages: new Map(), own: new Map() };
+    const ownIds: [number, string][] = [];
+    await Promise.all(
+      [...byPartition].map(async ([partition, people]) => {
+        const leaves = await findLeaves(this.table, workspaceId, partition, people.values());
+        for (const [id, bits] of people) {
+          const page = leaves.get(bits)!;
+          out.pages.set(id, page);
+          const v = page.people.get(id);
+          if (v === OWN) ownIds.push([partition, id]);
+          out.states.set(id, v === undefined || v === OWN ? emptyState(id) : unpack(id, v));
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+      }),
+    );
+    await pool(ownIds, 32, async ([partition, id]) => {
+      const e = (await this.table.getEntity(partitionKey(workspaceId, partition), ownKey(id))) as Record<string, unknown>;
+      out.states.set(id, fromEntity(e, id));
+      out.own.set(id, e.etag as string);
+    });
     return out;
   }
 
@@ -170,46 +205,49 @@ export class PeopleState {
    * Applies log records to the states of their people. Records at or below a state's pseq/aseq are
    * skipped, so applying the same range twice (or concurrently) converges to the same state.
    */
-  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
-    const ids = [...changes.keys()];
-    const batches: string[][] = [];
-    for (let i = 0; i < ids.length; i += 100) batches.push(ids.slice(i, i + 100));
-    // Batches touch different people, so they commit in parallel (each is one entity-group transaction).
-    await pool(batches, 8, (batch) => this.applyBatch(workspaceId, batch, changes, known));
+  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead): Promise<void> {
+    await this.write(workspaceId, [...changes.keys()], (before) => {
+      const s: PersonState = { ...before, attrs: { ...before.attrs } };
+      const c = changes.get(s.internal_customer_id)!;
+      let changed = false;
+      for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
+      for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
+      return changed ? s : undefined;
+    }, known);
   }
 
-  private async applyBatch(workspaceId: number, batch: string[], changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
-    let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
-    for (let attempt = 0; ; attempt++) {
-      const tx = new TableTransaction();
-      const gone = new TableTransaction();
-      for (const id of batch) {
-        const before = states.get(id)!;
-        const s: PersonState = { ...before, attrs: { ...before.attrs } };
-        const c = changes.get(id)!;
-        let changed = false;
-        for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
-        for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
-        if (!changed) continue;
-        if (s.goneSince !== null) gone.upsertEntity({ partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge');
-        const entity = toEntity(workspaceId, s);
-        if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
-        else tx.createEntity(entity);
-      }
-      if (tx.actions.length === 0) return;
+  /**
+   * Writes `update(state)` of each person (undefined: unchanged), page by page, every write guarded
+   * by the ETag it read; on a conflict it reads again and retries (updates are seq-guarded, so what
+   * committed is skipped). A page takes at most UNIT_BYTES per round; the rest goes in the next round.
+   */
+  private async write(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, known?: StateRead): Promise<void> {
+    let pending = ids;
+    let r = known && ids.every((id) => known.states.has(id)) ? known : await this.read(workspaceId, ids);
+    for (let attempt = 0; pending.length > 0; ) {
+      const plan = planWrites(workspaceId, pending, r, update);
+      if (plan.transactions.length === 0) return;
       // The gone index first: a person is never gone in the state without being in it.
-      if (gone.actions.length > 0) await this.goneTable.submitTransaction(gone.actions);
-      try {
-        // 100 large states exceed a transaction's 4 MiB: commit by size. A part that committed before a
-        // conflict is skipped on the retry (its seqs are applied), so the parts need not be atomic together.
-        for (const part of transactionChunks(tx.actions)) await this.table.submitTransaction(part);
-        return;
-      } catch (e) {
-        if (!isConflict(e)) throw e;
-        await backoff(attempt);
-        states = await this.get(workspaceId, batch);
+      for (let i = 0; i < plan.gone.length; i += 100) {
+        await this.goneTable.submitTransaction(plan.gone.slice(i, i + 100).map((id) => ['upsert', { partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge'] as TransactionAction));
       }
+      try {
+        await pool(plan.transactions, 8, (tx) => this.commit(tx));
+        pending = plan.deferred;
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+        await backoff(attempt++);
+      }
+      if (pending.length > 0) r = await this.read(workspaceId, pending);
     }
+  }
+
+  /** One transaction; a single write as a plain request (Azurite takes it at a third of the cost). */
+  private async commit(tx: TransactionAction[]): Promise<void> {
+    const [action] = tx;
+    if (tx.length > 1 || (action[0] !== 'create' && action[0] !== 'update')) return void (await this.table.submitTransaction(tx));
+    if (action[0] === 'create') await this.table.createEntity(action[1]);
+    else await this.table.updateEntity(action[1], action[2], action[3]);
   }
 
   /**
@@ -217,6 +255,7 @@ export class PeopleState {
    * ingest committed but did not apply) and returns both heads, current, with stateSeq === seq.
    */
   async catchUp(workspaceId: number): Promise<{ people: Head; attributes: Head }> {
+    await this.migrated(workspaceId);
     for (let attempt = 0; ; attempt++) {
       const [people, attributes] = await Promise.all([
         this.source.head(workspaceId, 'people'),
@@ -258,32 +297,57 @@ export class PeopleState {
     }
   }
 
-  /** People of the workspace with a key after `afterKey` (encoded), in key order (initial People/Attributes syncs). */
-  async *scan(workspaceId: number, afterKey = ''): AsyncGenerator<PersonState> {
-    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${afterKey.replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter } })) {
-      yield fromEntity(e as Record<string, unknown>);
+  /**
+   * People of the workspace after `after` (a position this yields; '' = from the start), in
+   * (partition, bits, id) order, each with its position (initial People/Attributes syncs). A person is
+   * yielded once even if its page splits meanwhile: what sorts at or before the last yielded is skipped.
+   * A position of the previous layout (an encoded id) continues that layout's scan.
+   */
+  async *scan(workspaceId: number, after = ''): AsyncGenerator<{ person: PersonState; position: string }> {
+    await this.migrated(workspaceId);
+    if (after !== '' && !after.startsWith('#')) {
+      for await (const person of legacyScan(this.table, workspaceId, after)) yield { person, position: encodeKey(person.internal_customer_id) };
+      return;
+    }
+    const from = parsePosition(after);
+    for (let partition = from.partition; partition < PARTITIONS; partition++) {
+      const last = partition === from.partition ? from.last : undefined;
+      const cursor = { last };
+      let filter = `PartitionKey eq '${partitionKey(workspaceId, partition)}' and RowKey ge '${PAGES_FROM}' and RowKey lt '${PAGES_UNTIL}'`;
+      if (last) {
+        const leaf = (await findLeaves(this.table, workspaceId, partition, [last[0]])).get(last[0])!;
+        yield* this.pagePeople(workspaceId, leaf, cursor);
+        filter = `PartitionKey eq '${partitionKey(workspaceId, partition)}' and RowKey gt '${pageKey(last[0])}' and RowKey lt '${PAGES_UNTIL}'`;
+      }
+      for await (const entities of this.table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 8 })) {
+        for (const e of entities) {
+          const page = pageOf(partition, e as Record<string, unknown>);
+          if (page !== 'split') yield* this.pagePeople(workspaceId, page, cursor);
+        }
+      }
+    }
+  }
+
+  /** A page's people after `cursor.last`, in (bits, id) order; moves the cursor. */
+  private async *pagePeople(workspaceId: number, page: Page, cursor: { last?: [string, string] }): AsyncGenerator<{ person: PersonState; position: string }> {
+    const people = [...page.people].map(([id, v]) => ({ id, v, bits: placeOf(id).bits })).sort((a, b) => compare([a.bits, a.id], [b.bits, b.id]));
+    for (const { id, v, bits } of people) {
+      if (cursor.last && compare([bits, id], cursor.last) <= 0) continue;
+      cursor.last = [bits, id];
+      const person = v === OWN ? fromEntity((await this.table.getEntity(partitionKey(workspaceId, page.partition), ownKey(id))) as Record<string, unknown>, id) : unpack(id, v);
+      yield { person, position: `#${page.partition.toString(16)}|${bits}|${encodeKey(id)}` };
     }
   }
 
   /**
    * Of these people, those deleted or suppressed once the people log reached `seq` (their history is
-   * anonymized). Point reads of the few gone-span properties only, never the attributes; memory and
-   * reads grow with `ids` (one file's people), not with the number of deleted people.
+   * anonymized). Memory and reads grow with `ids` (one file's people), not with the number of deleted people.
    */
   async goneAt(workspaceId: number, ids: Iterable<string>, seq: number): Promise<Set<string>> {
-    const out = new Set<string>();
-    const select = ['deleted', 'suppressed', 'goneSince', 'goneBefore'];
+    await this.migrated(workspaceId);
     const candidates = await this.goneCandidates(workspaceId, new Set(ids));
-    await pool([...candidates], 32, async (id) => {
-      try {
-        const e = (await this.table.getEntity(String(workspaceId), encodeKey(id), { queryOptions: { select } })) as Record<string, unknown>;
-        if (goneAt(fromEntity({ ...e, rowKey: encodeKey(id) }), seq)) out.add(id);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
-    return out;
+    const { states } = await this.read(workspaceId, candidates);
+    return new Set([...states.values()].filter((s) => goneAt(s, seq)).map((s) => s.internal_customer_id));
   }
 
   /**
@@ -304,8 +368,8 @@ export class PeopleState {
   }
 
   /**
-   * People state written before the gone index existed: index its gone people once per workspace
-   * (streamed, 100 per transaction), then mark the workspace done. New gone people index themselves.
+   * People state written before the gone index existed (only in the previous layout): index its gone
+   * people once per workspace (streamed, 100 per transaction), then mark the workspace done.
    */
   private async goneIndexBuilt(workspaceId: number): Promise<void> {
     if (this.indexed.has(workspaceId)) return;
@@ -325,6 +389,85 @@ export class PeopleState {
     }
     this.indexed.add(workspaceId);
   }
+
+  /**
+   * The previous layout (one entity per person, partition = workspace id) copied into pages once per
+   * workspace, before anything reads the state: in chunks, its progress saved, so an interrupted
+   * migration resumes; a person already in the pages is never overwritten (concurrent migrations agree).
+   */
+  async migrated(workspaceId: number): Promise<void> {
+    if (this.migratedWorkspaces.has(workspaceId)) return;
+    const marker = { partitionKey: `${workspaceId}|~`, rowKey: 'legacy' };
+    let after = '';
+    try {
+      const e = await this.table.getEntity<{ done?: boolean; after?: string }>(marker.partitionKey, marker.rowKey);
+      if (e.done) return void this.migratedWorkspaces.add(workspaceId);
+      after = e.after ?? '';
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    for await (const chunk of legacyChunks(this.table, workspaceId, after)) {
+      const legacy = new Map(chunk.map((s) => [s.internal_customer_id, s]));
+      await this.write(workspaceId, [...legacy.keys()], (s) => (s.pseq === 0 && s.aseq === 0 ? { ...legacy.get(s.internal_customer_id)!, etag: undefined } : undefined));
+      await this.table.upsertEntity({ ...marker, after: encodeKey(chunk[chunk.length - 1].internal_customer_id) }, 'Replace');
+    }
+    await this.table.upsertEntity({ ...marker, done: true }, 'Replace');
+    this.migratedWorkspaces.add(workspaceId);
+  }
+}
+
+const compare = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+
+/** A scan position of this layout: `#<partition hex>|<bits>|<encoded id>`. */
+function parsePosition(position: string): { partition: number; last?: [string, string] } {
+  if (position === '') return { partition: 0 };
+  const [partition, bits, id] = position.slice(1).split('|');
+  return { partition: parseInt(partition, 16), last: [bits, decodeKey(id)] };
+}
+
+/**
+ * The transactions that write `update` of the pending people, and the people left for the next round
+ * (a page's unit is full). A page over its size is split in its own unit (markers and children).
+ */
+function planWrites(workspaceId: number, pending: string[], r: StateRead, update: (s: PersonState) => PersonState | undefined) {
+  const units = new Map<Page, { people: Map<string, string>; bytes: number; changed: number; own: TransactionAction[] }>();
+  const gone: string[] = [];
+  const deferred: string[] = [];
+  for (const id of pending) {
+    const s = update(r.states.get(id)!);
+    if (!s) continue;
+    const page = r.pages.get(id)!;
+    let unit = units.get(page);
+    if (!unit) units.set(page, (unit = { people: new Map(page.people), bytes: page.bytes, changed: 0, own: [] }));
+    const json = JSON.stringify(pack(s));
+    const pk = partitionKey(workspaceId, page.partition);
+    const ownEtag = r.own.get(id);
+    const big = json.length > INLINE_MAX;
+    const bytes = Buffer.byteLength(json) + (big ? 1000 : 3 * id.length + 2);
+    if (unit.changed > 0 && unit.bytes + bytes > UNIT_BYTES) {
+      deferred.push(id);
+      continue;
+    }
+    unit.bytes += bytes;
+    unit.changed++;
+    if (s.goneSince !== null) gone.push(id);
+    unit.people.set(id, big ? OWN : json);
+    if (big) unit.own.push(ownEtag ? ['update', toEntity(pk, ownKey(id), s), 'Replace', { etag: ownEtag }] : ['create', toEntity(pk, ownKey(id), s)]);
+    else if (ownEtag) unit.own.push(['delete', { partitionKey: pk, rowKey: ownKey(id) }]); // guarded by the page's ETag (same transaction)
+  }
+  const byPartition = new Map<number, TransactionAction[][]>();
+  for (const [page, unit] of units) {
+    const pk = partitionKey(workspaceId, page.partition);
+    const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
+      const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
+      return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
+    };
+    const actions = splitPage(page.prefix, unit.people, (id) => placeOf(id).bits).map((node) => write(node.prefix, node.text === undefined ? { split: true } : chunked(node.text)));
+    actions.push(...unit.own);
+    if (!byPartition.has(page.partition)) byPartition.set(page.partition, []);
+    byPartition.get(page.partition)!.push(actions);
+  }
+  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred };
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once. */
