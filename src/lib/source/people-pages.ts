@@ -101,10 +101,16 @@ const hints = new Map<string, number>();
  * The leaf pages holding `targets` (bits strings) in one partition: starts at the hinted depth, goes
  * deeper at a marker and shallower at a missing page. An empty partition answers its root, absent.
  */
-export async function findLeaves(table: TableClient, workspaceId: number, partition: number, targets: Iterable<string>): Promise<Map<string, Page>> {
+export async function findLeaves(
+  table: TableClient,
+  workspaceId: number,
+  partition: number,
+  targets: Iterable<string>,
+  /** What was seen before (still valid): read only what is not in it; what is read is added. */
+  seen = new Map<string, Page | 'split' | null>(),
+): Promise<Map<string, Page>> {
   const pk = partitionKey(workspaceId, partition);
   const hintKey = `${workspaceId}|${partition}`;
-  const seen = new Map<string, Page | 'split' | null>();
   const depth = new Map<string, number>();
   for (const t of targets) depth.set(t, Math.min(hints.get(hintKey) ?? 0, t.length));
   const out = new Map<string, Page>();
@@ -145,11 +151,11 @@ export async function findLeaves(table: TableClient, workspaceId: number, partit
  * A page's people as leaves of at most pageChars(depth) (split by the next bit, as many levels as needed),
  * in key order; a node split on the way is a marker (json undefined), so every level can be walked.
  */
-export function splitPage(prefix: string, people: Map<string, string>, bitsOf: (id: string) => string): { prefix: string; text?: string }[] {
+export function splitPage(prefix: string, people: Map<string, string>, bitsOf: (id: string) => string): { prefix: string; text?: string; people?: Map<string, string> }[] {
   const lines: string[] = [];
   for (const [id, v] of people) lines.push(`${encodeKey(id)}\t${v}`);
   const text = lines.join('\n');
-  if (text.length <= pageChars(prefix.length) || prefix.length >= BITS) return [{ prefix, text }];
+  if (text.length <= pageChars(prefix.length) || prefix.length >= BITS) return [{ prefix, text, people }];
   const halves = [new Map<string, string>(), new Map<string, string>()];
   for (const [id, v] of people) halves[bitsOf(id)[prefix.length] === '1' ? 1 : 0].set(id, v);
   return [{ prefix }, ...splitPage(`${prefix}0`, halves[0], bitsOf), ...splitPage(`${prefix}1`, halves[1], bitsOf)];

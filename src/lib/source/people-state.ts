@@ -7,6 +7,7 @@ import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
 import { chunked, findLeaves, INLINE_MAX, OWN, joinChunks, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, splitPage, unitTransactions, type Page } from './people-pages.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
+import { RecentPages, type PageNodes } from './people-recent.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -139,6 +140,8 @@ export interface StateRead {
   states: Map<string, PersonState>;
   pages: Map<string, Page>;
   own: Map<string, string>;
+  /** Every page and marker the lookups saw (remembered after a write, see people-recent.ts). */
+  nodes: PageNodes;
 }
 
 /**
@@ -152,6 +155,7 @@ export class PeopleState {
   private readonly indexed = new Set<number>();
   /** Workspaces whose state of the previous layout is known to be migrated. */
   private readonly migratedWorkspaces = new Set<number>();
+  private readonly recent = new RecentPages();
 
   constructor(
     private readonly storage: AppStorage,
@@ -171,19 +175,25 @@ export class PeopleState {
     return (await this.read(workspaceId, ids)).states;
   }
 
-  /** The states of these people (absent: empty), read page by page: a few reads per partition, not one per person. */
-  async read(workspaceId: number, ids: Iterable<string>): Promise<StateRead> {
+  /**
+   * The states of these people (absent: empty), read page by page: a few reads per partition, not one
+   * per person. With the heads the state is caught up to, pages this process remembers at exactly
+   * those heads are not read again.
+   */
+  async read(workspaceId: number, ids: Iterable<string>, heads?: { people: number; attributes: number }): Promise<StateRead> {
     const byPartition = new Map<number, Map<string, string>>();
     for (const id of new Set(ids)) {
       const { partition, bits } = placeOf(id);
       if (!byPartition.has(partition)) byPartition.set(partition, new Map());
       byPartition.get(partition)!.set(id, bits);
     }
-    const out: StateRead = { states: new Map(), pages: new Map(), own: new Map() };
+    const nodes: PageNodes = (heads && this.recent.at(workspaceId, heads)) || new Map();
+    const out: StateRead = { states: new Map(), pages: new Map(), own: new Map(), nodes };
     const ownIds: [number, string][] = [];
     await Promise.all(
       [...byPartition].map(async ([partition, people]) => {
-        const leaves = await findLeaves(this.table, workspaceId, partition, people.values());
+        if (!nodes.has(partition)) nodes.set(partition, new Map());
+        const leaves = await findLeaves(this.table, workspaceId, partition, people.values(), nodes.get(partition));
         for (const [id, bits] of people) {
           const page = leaves.get(bits)!;
           out.pages.set(id, page);
@@ -205,8 +215,8 @@ export class PeopleState {
    * Applies log records to the states of their people. Records at or below a state's pseq/aseq are
    * skipped, so applying the same range twice (or concurrently) converges to the same state.
    */
-  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead): Promise<void> {
-    await this.write(workspaceId, [...changes.keys()], (before) => {
+  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead): Promise<PageNodes | undefined> {
+    return this.write(workspaceId, [...changes.keys()], (before) => {
       const s: PersonState = { ...before, attrs: { ...before.attrs } };
       const c = changes.get(s.internal_customer_id)!;
       let changed = false;
@@ -220,19 +230,24 @@ export class PeopleState {
    * Writes `update(state)` of each person (undefined: unchanged), page by page, every write guarded
    * by the ETag it read; on a conflict it reads again and retries (updates are seq-guarded, so what
    * committed is skipped). A page takes at most UNIT_BYTES per round; the rest goes in the next round.
+   * Returns the pages as written when it took one round (no conflict), else undefined.
    */
-  private async write(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, known?: StateRead): Promise<void> {
+  private async write(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, known?: StateRead): Promise<PageNodes | undefined> {
     let pending = ids;
     let r = known && ids.every((id) => known.states.has(id)) ? known : await this.read(workspaceId, ids);
-    for (let attempt = 0; pending.length > 0; ) {
+    for (let attempt = 0, round = 0; pending.length > 0; round++) {
       const plan = planWrites(workspaceId, pending, r, update);
-      if (plan.transactions.length === 0) return;
+      if (plan.transactions.length === 0) return round === 0 ? r.nodes : undefined;
       // The gone index first: a person is never gone in the state without being in it.
       for (let i = 0; i < plan.gone.length; i += 100) {
         await this.goneTable.submitTransaction(plan.gone.slice(i, i + 100).map((id) => ['upsert', { partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge'] as TransactionAction));
       }
       try {
-        await pool(plan.transactions, 8, (tx) => this.commit(tx));
+        const etags = new Map<string, string | undefined>();
+        await pool(plan.transactions, 8, async (tx) => {
+          for (const [key, etag] of await this.commit(tx)) etags.set(key, etag);
+        });
+        if (round === 0 && plan.deferred.length === 0) return written(r.nodes, plan.nodes, etags);
         pending = plan.deferred;
       } catch (e) {
         if (!isConflict(e) && !isNotFound(e)) throw e;
@@ -240,14 +255,28 @@ export class PeopleState {
       }
       if (pending.length > 0) r = await this.read(workspaceId, pending);
     }
+    return undefined;
   }
 
-  /** One transaction; a single write as a plain request (Azurite takes it at a third of the cost). */
-  private async commit(tx: TransactionAction[]): Promise<void> {
+  /** Pages a writer just wrote at these heads (the logs' seqs its state reflects), for its next request. */
+  remember(workspaceId: number, heads: { people: number; attributes: number }, nodes: PageNodes | undefined): void {
+    if (nodes) this.recent.remember(workspaceId, heads, nodes);
+    else this.recent.forget(workspaceId);
+  }
+
+  /**
+   * One transaction; a single write as a plain request (Azurite takes it at a third of the cost).
+   * Returns the new ETags by `<partition key>|<row key>`.
+   */
+  private async commit(tx: TransactionAction[]): Promise<[string, string | undefined][]> {
     const [action] = tx;
-    if (tx.length > 1 || (action[0] !== 'create' && action[0] !== 'update')) return void (await this.table.submitTransaction(tx));
-    if (action[0] === 'create') await this.table.createEntity(action[1]);
-    else await this.table.updateEntity(action[1], action[2], action[3]);
+    const key = (a: TransactionAction) => `${a[1].partitionKey}|${a[1].rowKey}`;
+    if (tx.length > 1 || (action[0] !== 'create' && action[0] !== 'update')) {
+      const response = await this.table.submitTransaction(tx);
+      return tx.map((a) => [key(a), response.getResponseForEntity(String(a[1].rowKey))?.etag]);
+    }
+    const response = action[0] === 'create' ? await this.table.createEntity(action[1]) : await this.table.updateEntity(action[1], action[2], action[3]);
+    return [[key(action), response.etag]];
   }
 
   /**
@@ -416,6 +445,19 @@ export class PeopleState {
   }
 }
 
+type WrittenNode = { partition: number; key: string; prefix: string; text?: string; people?: Map<string, string> };
+
+/** The nodes a lookup saw, with what was just written (and its new ETags) in their place. */
+function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string, string | undefined>): PageNodes | undefined {
+  for (const n of nodes) {
+    const etag = etags.get(n.key);
+    if (n.text !== undefined && !etag) return undefined;
+    const page: Page | 'split' = n.text === undefined ? 'split' : { partition: n.partition, prefix: n.prefix, etag, people: n.people!, bytes: Buffer.byteLength(n.text) };
+    seen.get(n.partition)!.set(n.prefix, page);
+  }
+  return seen;
+}
+
 const compare = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
 
 /** A scan position of this layout: `#<partition hex>|<bits>|<encoded id>`. */
@@ -456,18 +498,21 @@ function planWrites(workspaceId: number, pending: string[], r: StateRead, update
     else if (ownEtag) unit.own.push(['delete', { partitionKey: pk, rowKey: ownKey(id) }]); // guarded by the page's ETag (same transaction)
   }
   const byPartition = new Map<number, TransactionAction[][]>();
+  const nodes: WrittenNode[] = [];
   for (const [page, unit] of units) {
     const pk = partitionKey(workspaceId, page.partition);
     const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
       const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
       return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
     };
-    const actions = splitPage(page.prefix, unit.people, (id) => placeOf(id).bits).map((node) => write(node.prefix, node.text === undefined ? { split: true } : chunked(node.text)));
+    const split = splitPage(page.prefix, unit.people, (id) => placeOf(id).bits);
+    nodes.push(...split.map((node) => ({ ...node, partition: page.partition, key: `${pk}|${pageKey(node.prefix)}` })));
+    const actions = split.map((node) => write(node.prefix, node.text === undefined ? { split: true } : chunked(node.text)));
     actions.push(...unit.own);
     if (!byPartition.has(page.partition)) byPartition.set(page.partition, []);
     byPartition.get(page.partition)!.push(actions);
   }
-  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred };
+  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred, nodes };
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once. */
