@@ -179,7 +179,7 @@ export class Ingest {
       // Committed: from here on the request is accepted whatever fails (catchUp repairs the state).
       try {
         const pages = await this.people.apply(workspaceId, changes, known);
-        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0);
+        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0, { people: peopleSeq?.headEtag, attributes: attrSeq?.headEtag });
         // Our commit moved the heads from those we read to these: the pages are the state at them.
         this.people.remember(workspaceId, { people: peopleSeq?.lastSeq ?? heads.people.seq, attributes: attrSeq?.lastSeq ?? heads.attributes.seq }, pages);
       } catch (e) {

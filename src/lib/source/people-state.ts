@@ -273,7 +273,7 @@ export class PeopleState {
     const key = (a: TransactionAction) => `${a[1].partitionKey}|${a[1].rowKey}`;
     if (tx.length > 1 || (action[0] !== 'create' && action[0] !== 'update')) {
       const response = await this.table.submitTransaction(tx);
-      return tx.map((a) => [key(a), response.getResponseForEntity(String(a[1].rowKey))?.etag]);
+      return tx.map((a, i) => [key(a), response.subResponses[i]?.etag]); // in the order of the actions
     }
     const response = action[0] === 'create' ? await this.table.createEntity(action[1]) : await this.table.updateEntity(action[1], action[2], action[3]);
     return [[key(action), response.etag]];
@@ -307,10 +307,22 @@ export class PeopleState {
     }
   }
 
-  /** Records that the state reflects the logs through these seqs (never moves stateSeq backwards). */
-  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number): Promise<void> {
+  /**
+   * Records that the state reflects the logs through these seqs (never moves stateSeq backwards).
+   * With the heads' ETags of the commit that made these seqs (nobody can have moved them further
+   * unless the ETag changed), both heads in one request; otherwise, or on a conflict, head by head.
+   */
+  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number, etags?: { people?: string; attributes?: string }): Promise<void> {
     const index = this.storage.table(TABLES.sourceIndex);
     const pk = String(workspaceId);
+    if (etags?.people && etags.attributes) {
+      const merge = (fileType: 'people' | 'attributes', seq: number, etag: string): TransactionAction => ['update', { partitionKey: pk, rowKey: `head|${fileType}`, stateSeq: int64(seq) }, 'Merge', { etag }];
+      try {
+        return void (await index.submitTransaction([merge('people', peopleSeq, etags.people), merge('attributes', attributesSeq, etags.attributes)]));
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
     for (const [fileType, seq] of [['people', peopleSeq], ['attributes', attributesSeq]] as const) {
       if (seq === 0) continue;
       for (let attempt = 0; attempt < 5; attempt++) {
