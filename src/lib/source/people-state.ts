@@ -74,15 +74,23 @@ function toEntity(partitionKey: string, rowKey: string, s: PersonState) {
   return entity as { partitionKey: string; rowKey: string } & Record<string, unknown>;
 }
 
-/** A state as a page holds it: an array, no names (a page holds hundreds of people). */
+/**
+ * A state as a page holds it: an array, no names (a page holds hundreds of people); an attribute's
+ * timestamp as its difference from updated_at (mostly 0: attributes come with the person's record).
+ */
 type Packed = [string | null, string | null, number, number | null, number | null, PersonState['attrs'], number | null, [number, number][], number, number];
 
 function pack(s: PersonState): Packed {
-  return [s.customer_id, s.email_addr, (s.deleted ? 1 : 0) | (s.suppressed ? 2 : 0), s.created_at, s.updated_at, s.attrs, s.goneSince, s.goneBefore, s.pseq, s.aseq];
+  const base = s.updated_at ?? 0;
+  const attrs: PersonState['attrs'] = {};
+  // defineProperty, not assignment: a name like "__proto__" must stay a key.
+  for (const [name, [value, at]] of Object.entries(s.attrs)) Object.defineProperty(attrs, name, { value: [value, at - base], enumerable: true });
+  return [s.customer_id, s.email_addr, (s.deleted ? 1 : 0) | (s.suppressed ? 2 : 0), s.created_at, s.updated_at, attrs, s.goneSince, s.goneBefore, s.pseq, s.aseq];
 }
 
 function unpack(id: string, json: string): PersonState {
   const [customer_id, email_addr, flags, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq] = JSON.parse(json) as Packed;
+  for (const a of Object.values(attrs)) a[1] += updated_at ?? 0;
   return { internal_customer_id: id, customer_id, email_addr, deleted: (flags & 1) !== 0, suppressed: (flags & 2) !== 0, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq };
 }
 
