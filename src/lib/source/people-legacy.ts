@@ -2,7 +2,8 @@
 // the encoded person id (people-state.ts's fromEntity reads it). Read only to migrate it into pages
 // once per workspace, and to continue a snapshot that started on it; never written.
 import type { TableClient } from '@azure/data-tables';
-import { fromEntity, type PersonState } from './people-state.js';
+import { fromEntity } from './people-codec.js';
+import type { PersonState } from './people-state.js';
 
 const filterAfter = (workspaceId: number, after: string) => `PartitionKey eq '${workspaceId}' and RowKey gt '${after.replace(/'/g, "''")}'`;
 

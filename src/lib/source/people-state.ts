@@ -4,10 +4,14 @@
 // replaying a log range is idempotent and an older writer can never overwrite a newer state.
 import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
-import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
-import { chunked, findLeaves, INLINE_MAX, OWN, joinChunks, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, splitPage, unitTransactions, type Page } from './people-pages.js';
+import { decodeKey, encodeKey, int64, TABLES } from '../platform/storage.js';
+import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page } from './people-pages.js';
+import { emptyState, fromEntity, unpack } from './people-codec.js';
+import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
 import { RecentPages, type PageNodes } from './people-recent.js';
+
+export type { StateRead } from './people-writes.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -36,63 +40,6 @@ export interface PersonState {
 const MAX_GONE_SPANS = 500;
 /** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
 export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
-
-function emptyState(id: string): PersonState {
-  return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 };
-}
-
-/** A person's entity (a person too large for a page, or the previous layout's one entity per person). */
-export function fromEntity(e: Record<string, unknown>, id = decodeKey(String(e.rowKey))): PersonState {
-  const json = joinChunks(e, 'attrs');
-  return {
-    internal_customer_id: id,
-    customer_id: (e.customer_id as string) ?? null,
-    email_addr: (e.email_addr as string) ?? null,
-    deleted: e.deleted === true,
-    suppressed: e.suppressed === true,
-    created_at: e.created_at === undefined || e.created_at === null ? null : num(e.created_at),
-    updated_at: e.updated_at === undefined || e.updated_at === null ? null : num(e.updated_at),
-    attrs: json ? JSON.parse(json) : {},
-    // A state written before goneSince existed: gone since always (the safe reading).
-    goneSince: e.goneSince !== undefined && e.goneSince !== null ? num(e.goneSince) : e.deleted === true || e.suppressed === true ? 0 : null,
-    goneBefore: typeof e.goneBefore === 'string' ? JSON.parse(e.goneBefore) : [],
-    pseq: num(e.pseq),
-    aseq: num(e.aseq),
-    etag: e.etag as string | undefined,
-  };
-}
-
-function toEntity(partitionKey: string, rowKey: string, s: PersonState) {
-  const entity: Record<string, unknown> = { partitionKey, rowKey, deleted: s.deleted, suppressed: s.suppressed, pseq: int64(s.pseq), aseq: int64(s.aseq) };
-  if (s.customer_id !== null) entity.customer_id = s.customer_id;
-  if (s.email_addr !== null) entity.email_addr = s.email_addr;
-  if (s.created_at !== null) entity.created_at = int64(s.created_at);
-  if (s.updated_at !== null) entity.updated_at = int64(s.updated_at);
-  if (s.goneSince !== null) entity.goneSince = int64(s.goneSince);
-  if (s.goneBefore.length > 0) entity.goneBefore = JSON.stringify(s.goneBefore);
-  Object.assign(entity, chunked(JSON.stringify(s.attrs), 'attrs'));
-  return entity as { partitionKey: string; rowKey: string } & Record<string, unknown>;
-}
-
-/**
- * A state as a page holds it: an array, no names (a page holds hundreds of people); an attribute's
- * timestamp as its difference from updated_at (mostly 0: attributes come with the person's record).
- */
-type Packed = [string | null, string | null, number, number | null, number | null, PersonState['attrs'], number | null, [number, number][], number, number];
-
-function pack(s: PersonState): Packed {
-  const base = s.updated_at ?? 0;
-  const attrs: PersonState['attrs'] = {};
-  // defineProperty, not assignment: a name like "__proto__" must stay a key.
-  for (const [name, [value, at]] of Object.entries(s.attrs)) Object.defineProperty(attrs, name, { value: [value, at - base], enumerable: true });
-  return [s.customer_id, s.email_addr, (s.deleted ? 1 : 0) | (s.suppressed ? 2 : 0), s.created_at, s.updated_at, attrs, s.goneSince, s.goneBefore, s.pseq, s.aseq];
-}
-
-function unpack(id: string, json: string): PersonState {
-  const [customer_id, email_addr, flags, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq] = JSON.parse(json) as Packed;
-  for (const a of Object.values(attrs)) a[1] += updated_at ?? 0;
-  return { internal_customer_id: id, customer_id, email_addr, deleted: (flags & 1) !== 0, suppressed: (flags & 2) !== 0, created_at, updated_at, attrs, goneSince, goneBefore, pseq, aseq };
-}
 
 /** A people log record applied to a state (the record is the exported people row). */
 export function applyPersonRecord(s: PersonState, seq: number, r: SourceRecord): void {
@@ -142,21 +89,6 @@ export interface PersonChanges {
   people: { seq: number; record: SourceRecord }[];
   attributes: { seq: number; record: SourceRecord }[];
 }
-
-/** What read() found: each person's state, the page holding it, and the ETags of own entities. */
-export interface StateRead {
-  states: Map<string, PersonState>;
-  pages: Map<string, Page>;
-  own: Map<string, string>;
-  /** Every page and marker the lookups saw (remembered after a write, see people-recent.ts). */
-  nodes: PageNodes;
-}
-
-/**
- * UTF-8 bytes of state one transaction's unit (a page, its split, its people's own entities) may carry:
- * sent as JSON strings, escaping at most doubles them, and a transaction holds 4 MiB.
- */
-const UNIT_BYTES = 1_800_000;
 
 export class PeopleState {
   /** Workspaces whose gone index is known to be built (one entry per workspace, not per person). */
@@ -394,9 +326,14 @@ export class PeopleState {
    */
   async goneAt(workspaceId: number, ids: Iterable<string>, seq: number): Promise<Set<string>> {
     await this.migrated(workspaceId);
-    const candidates = await this.goneCandidates(workspaceId, new Set(ids));
-    const { states } = await this.read(workspaceId, candidates);
-    return new Set([...states.values()].filter((s) => goneAt(s, seq)).map((s) => s.internal_customer_id));
+    const candidates = [...(await this.goneCandidates(workspaceId, new Set(ids)))];
+    const out = new Set<string>();
+    // In chunks: only the answer is kept, not the pages of a whole file's people.
+    for (let i = 0; i < candidates.length; i += 2_000) {
+      const { states } = await this.read(workspaceId, candidates.slice(i, i + 2_000));
+      for (const s of states.values()) if (goneAt(s, seq)) out.add(s.internal_customer_id);
+    }
+    return out;
   }
 
   /**
@@ -465,19 +402,6 @@ export class PeopleState {
   }
 }
 
-type WrittenNode = { partition: number; key: string; prefix: string; text?: string; people?: Map<string, string> };
-
-/** The nodes a lookup saw, with what was just written (and its new ETags) in their place. */
-function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string, string | undefined>): PageNodes | undefined {
-  for (const n of nodes) {
-    const etag = etags.get(n.key);
-    if (n.text !== undefined && !etag) return undefined;
-    const page: Page | 'split' = n.text === undefined ? 'split' : { partition: n.partition, prefix: n.prefix, etag, people: n.people!, bytes: Buffer.byteLength(n.text) };
-    seen.get(n.partition)!.set(n.prefix, page);
-  }
-  return seen;
-}
-
 const compare = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
 
 /** A scan position of this layout: `#<partition hex>|<bits>|<encoded id>`. */
@@ -485,54 +409,6 @@ function parsePosition(position: string): { partition: number; last?: [string, s
   if (position === '') return { partition: 0 };
   const [partition, bits, id] = position.slice(1).split('|');
   return { partition: parseInt(partition, 16), last: [bits, decodeKey(id)] };
-}
-
-/**
- * The transactions that write `update` of the pending people, and the people left for the next round
- * (a page's unit is full). A page over its size is split in its own unit (markers and children).
- */
-function planWrites(workspaceId: number, pending: string[], r: StateRead, update: (s: PersonState) => PersonState | undefined) {
-  const units = new Map<Page, { people: Map<string, string>; bytes: number; changed: number; own: TransactionAction[] }>();
-  const gone: string[] = [];
-  const deferred: string[] = [];
-  for (const id of pending) {
-    const s = update(r.states.get(id)!);
-    if (!s) continue;
-    const page = r.pages.get(id)!;
-    let unit = units.get(page);
-    if (!unit) units.set(page, (unit = { people: new Map(page.people), bytes: page.bytes, changed: 0, own: [] }));
-    const json = JSON.stringify(pack(s));
-    const pk = partitionKey(workspaceId, page.partition);
-    const ownEtag = r.own.get(id);
-    const big = json.length > INLINE_MAX;
-    const bytes = Buffer.byteLength(json) + (big ? 1000 : 3 * id.length + 2);
-    if (unit.changed > 0 && unit.bytes + bytes > UNIT_BYTES) {
-      deferred.push(id);
-      continue;
-    }
-    unit.bytes += bytes;
-    unit.changed++;
-    if (s.goneSince !== null) gone.push(id);
-    unit.people.set(id, big ? OWN : json);
-    if (big) unit.own.push(ownEtag ? ['update', toEntity(pk, ownKey(id), s), 'Replace', { etag: ownEtag }] : ['create', toEntity(pk, ownKey(id), s)]);
-    else if (ownEtag) unit.own.push(['delete', { partitionKey: pk, rowKey: ownKey(id) }]); // guarded by the page's ETag (same transaction)
-  }
-  const byPartition = new Map<number, TransactionAction[][]>();
-  const nodes: WrittenNode[] = [];
-  for (const [page, unit] of units) {
-    const pk = partitionKey(workspaceId, page.partition);
-    const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
-      const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
-      return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
-    };
-    const split = splitPage(page.prefix, unit.people, (id) => placeOf(id).bits);
-    nodes.push(...split.map((node) => ({ ...node, partition: page.partition, key: `${pk}|${pageKey(node.prefix)}` })));
-    const actions = split.map((node) => write(node.prefix, node.text === undefined ? { split: true } : chunked(node.text)));
-    actions.push(...unit.own);
-    if (!byPartition.has(page.partition)) byPartition.set(page.partition, []);
-    byPartition.get(page.partition)!.push(actions);
-  }
-  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred, nodes };
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once. */
