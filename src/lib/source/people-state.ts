@@ -10,11 +10,11 @@ import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
 import { RecentPages, type PageNodes } from './people-recent.js';
-
-export type { StateRead } from './people-writes.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
+
+export type { StateRead } from './people-writes.js';
 
 export interface PersonState {
   internal_customer_id: string;
