@@ -1,5 +1,6 @@
-// Ingest throughput: one client posting batches of 1,000 deliveries to the HTTP route of the local
-// host, against Azurite (in memory). Run: npx tsx bench/ingest.ts [records] [fileType]
+// Ingest throughput: one client posting batches of 1,000 records (deliveries, or people with
+// ATTRIBUTES_PER_PERSON attributes each) to the HTTP route of the local host, against Azurite (in
+// memory). Run (after npm run build): node dist/bench/ingest.js [records] [fileType]
 import { fileURLToPath } from 'node:url';
 import { startAzurite } from '../src/local/azurite.js';
 import { startHost } from '../src/local/host.js';
@@ -9,7 +10,19 @@ export interface IngestBenchResult {
   records: number;
   seconds: number;
   recordsPerSecond: number;
+  /** people only: attributes each person carries (all new: every one is a change). */
+  attributesPerPerson?: number;
 }
+
+export const ATTRIBUTES_PER_PERSON = 5;
+
+/** The benchmark's person i: 5 attributes, every one new. */
+export const benchPerson = (i: number) => ({
+  internal_customer_id: `p${i}`,
+  customer_id: `c${i}`,
+  email_addr: `p${i}@example.com`,
+  attributes: { plan: i % 3 ? 'free' : 'pro', city: `city-${i % 97}`, score: i % 1000, verified: i % 2 === 0, signup_source: `campaign-${i % 13}` },
+});
 
 /** One Azurite and one host for all runs (the app's services are built once per process). */
 export async function benchIngest(runs: { records: number; fileType: 'deliveries' | 'people' }[], batch = 1000): Promise<IngestBenchResult[]> {
@@ -26,7 +39,7 @@ export async function benchIngest(runs: { records: number; fileType: 'deliveries
       const ws = index + 1;
       const make = (i: number) =>
         fileType === 'people'
-          ? { internal_customer_id: `p${i}`, customer_id: `c${i}`, email_addr: `p${i}@example.com`, attributes: { plan: i % 3 ? 'free' : 'pro' } }
+          ? benchPerson(i)
           : { delivery_id: `d${i}`, internal_customer_id: `p${i % 5000}`, delivery_type: 'email', campaign_id: i % 50, action_id: i % 500, created_at: new Date(1_700_000_000_000 + i * 1000).toISOString() };
       // Warm-up (first request creates tables).
       await fetch(`${host.url}/api/workspaces/${ws}/ingest/${fileType}`, { method: 'POST', body: JSON.stringify([make(-1)]) });
@@ -38,7 +51,7 @@ export async function benchIngest(runs: { records: number; fileType: 'deliveries
         if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${await r.text()}`);
       }
       const seconds = (performance.now() - t0) / 1000;
-      results.push({ fileType, records: total, seconds, recordsPerSecond: total / seconds });
+      results.push({ fileType, records: total, seconds, recordsPerSecond: total / seconds, ...(fileType === 'people' ? { attributesPerPerson: ATTRIBUTES_PER_PERSON } : {}) });
     }
     return results;
   } finally {

@@ -1,8 +1,7 @@
-// Initial People and Attributes syncs: a snapshot of the people state (one entity per person), in
-// key order from the run's position, so a continuation resumes at the next person. Deleted,
+// Initial People and Attributes syncs: a snapshot of the people state, in the state's order from the
+// run's position (the last person written), so a continuation resumes at the next person. Deleted,
 // suppressed and id-less people are left out; a person's rows never straddle two files.
 import type { FileType } from '../contract/schemas.js';
-import { encodeKey } from '../platform/storage.js';
 import type { Row } from '../parquet/writer.js';
 import type { PeopleState, PersonState } from '../source/people-state.js';
 import { approxSize, type FileLimits, type Producer } from './rows.js';
@@ -12,10 +11,10 @@ export function snapshotProducer(people: PeopleState, limits: FileLimits, worksp
     let rows = 0;
     let bytes = 0;
     let end = after;
-    for await (const person of people.scan(workspaceId, after)) {
+    for await (const { person, position } of people.scan(workspaceId, after)) {
       // A person's rows stay in one file: the limits are checked between people.
       if (rows >= limits.maxRowsPerFile || bytes >= limits.maxBytesPerFile) break;
-      end = encodeKey(person.internal_customer_id);
+      end = position;
       if (!person.customer_id || person.deleted || person.suppressed) continue;
       for (const row of snapshotRows(workspaceId, fileType, person)) {
         await out.row(row);

@@ -105,12 +105,12 @@ export class Ingest {
     for (let attempt = 0; ; attempt++) {
       const heads = await this.people.catchUp(workspaceId);
       const ids = [...persons.map((p) => p.internal_customer_id), ...attributeRows.map((a) => a.internal_customer_id)];
-      const known = await this.people.get(workspaceId, ids);
+      const known = await this.people.read(workspaceId, ids, { people: heads.people.seq, attributes: heads.attributes.seq });
       const working = new Map<string, PersonState>();
       const state = (id: string) => {
         let s = working.get(id);
         if (!s) {
-          const k = known.get(id)!;
+          const k = known.states.get(id)!;
           working.set(id, (s = { ...k, attrs: { ...k.attrs } }));
         }
         return s;
@@ -178,8 +178,10 @@ export class Ingest {
       attrsOut.forEach((record, i) => entry(record.internal_customer_id as string).attributes.push({ seq: attrSeq!.firstSeq + i, record }));
       // Committed: from here on the request is accepted whatever fails (catchUp repairs the state).
       try {
-        await this.people.apply(workspaceId, changes, known);
-        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0);
+        const pages = await this.people.apply(workspaceId, changes, known);
+        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0, { people: peopleSeq?.headEtag, attributes: attrSeq?.headEtag });
+        // Our commit moved the heads from those we read to these: the pages are the state at them.
+        this.people.remember(workspaceId, { people: peopleSeq?.lastSeq ?? heads.people.seq, attributes: attrSeq?.lastSeq ?? heads.attributes.seq }, pages);
       } catch (e) {
         followUp(e);
       }

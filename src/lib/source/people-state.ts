@@ -2,13 +2,19 @@
 // logs. Ingest diffs against it so attribute rows come from real changes only; initial People and
 // Attributes syncs are snapshots of it. Every write is seq-guarded (pseq/aseq) and ETag-guarded, so
 // replaying a log range is idempotent and an older writer can never overwrite a newer state.
-import { TableTransaction } from '@azure/data-tables';
+import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
-import { decodeKey, encodeKey, int64, num, TABLES } from '../platform/storage.js';
-import { transactionChunks } from '../platform/azure-limits.js';
+import { decodeKey, encodeKey, int64, TABLES } from '../platform/storage.js';
+import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page } from './people-pages.js';
+import { emptyState, fromEntity, unpack } from './people-codec.js';
+import { planWrites, written, type StateRead } from './people-writes.js';
+import { legacyChunks, legacyScan } from './people-legacy.js';
+import { RecentPages, type PageNodes } from './people-recent.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
+
+export type { StateRead } from './people-writes.js';
 
 export interface PersonState {
   internal_customer_id: string;
@@ -32,54 +38,8 @@ export interface PersonState {
 
 /** Earlier gone spans kept per person; beyond, the oldest two merge (wider: errs towards anonymizing). */
 const MAX_GONE_SPANS = 500;
-const ATTR_CHUNK = 30_000; // characters per property (a property holds at most 64 KiB)
 /** A person's attributes, as JSON, must fit the state entity (1 MiB, strings stored as UTF-16). */
 export const MAX_PERSON_ATTRIBUTES_CHARS = 400_000;
-
-function emptyState(id: string): PersonState {
-  return { internal_customer_id: id, customer_id: null, email_addr: null, deleted: false, suppressed: false, created_at: null, updated_at: null, attrs: {}, goneSince: null, goneBefore: [], pseq: 0, aseq: 0 };
-}
-
-function fromEntity(e: Record<string, unknown>): PersonState {
-  let json = '';
-  for (let i = 0; typeof e[`attrs${i}`] === 'string'; i++) json += e[`attrs${i}`] as string;
-  return {
-    internal_customer_id: decodeKey(String(e.rowKey)),
-    customer_id: (e.customer_id as string) ?? null,
-    email_addr: (e.email_addr as string) ?? null,
-    deleted: e.deleted === true,
-    suppressed: e.suppressed === true,
-    created_at: e.created_at === undefined || e.created_at === null ? null : num(e.created_at),
-    updated_at: e.updated_at === undefined || e.updated_at === null ? null : num(e.updated_at),
-    attrs: json ? JSON.parse(json) : {},
-    // A state written before goneSince existed: gone since always (the safe reading).
-    goneSince: e.goneSince !== undefined && e.goneSince !== null ? num(e.goneSince) : e.deleted === true || e.suppressed === true ? 0 : null,
-    goneBefore: typeof e.goneBefore === 'string' ? JSON.parse(e.goneBefore) : [],
-    pseq: num(e.pseq),
-    aseq: num(e.aseq),
-    etag: e.etag as string | undefined,
-  };
-}
-
-function toEntity(workspaceId: number, s: PersonState) {
-  const entity: Record<string, unknown> = {
-    partitionKey: String(workspaceId),
-    rowKey: encodeKey(s.internal_customer_id),
-    deleted: s.deleted,
-    suppressed: s.suppressed,
-    pseq: int64(s.pseq),
-    aseq: int64(s.aseq),
-  };
-  if (s.customer_id !== null) entity.customer_id = s.customer_id;
-  if (s.email_addr !== null) entity.email_addr = s.email_addr;
-  if (s.created_at !== null) entity.created_at = int64(s.created_at);
-  if (s.updated_at !== null) entity.updated_at = int64(s.updated_at);
-  if (s.goneSince !== null) entity.goneSince = int64(s.goneSince);
-  if (s.goneBefore.length > 0) entity.goneBefore = JSON.stringify(s.goneBefore);
-  const json = JSON.stringify(s.attrs);
-  for (let i = 0; i * ATTR_CHUNK < json.length; i++) entity[`attrs${i}`] = json.slice(i * ATTR_CHUNK, (i + 1) * ATTR_CHUNK);
-  return entity as { partitionKey: string; rowKey: string };
-}
 
 /** A people log record applied to a state (the record is the exported people row). */
 export function applyPersonRecord(s: PersonState, seq: number, r: SourceRecord): void {
@@ -133,6 +93,9 @@ export interface PersonChanges {
 export class PeopleState {
   /** Workspaces whose gone index is known to be built (one entry per workspace, not per person). */
   private readonly indexed = new Set<number>();
+  /** Workspaces whose state of the previous layout is known to be migrated. */
+  private readonly migratedWorkspaces = new Set<number>();
+  private readonly recent = new RecentPages();
 
   constructor(
     private readonly storage: AppStorage,
@@ -149,20 +112,42 @@ export class PeopleState {
   }
 
   async get(workspaceId: number, ids: Iterable<string>): Promise<Map<string, PersonState>> {
-    const out = new Map<string, PersonState>();
-    const queue = [...new Set(ids)];
-    const worker = async () => {
-      for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
-        try {
-          const e = await this.table.getEntity(String(workspaceId), encodeKey(id));
-          out.set(id, fromEntity(e as Record<string, unknown>));
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          out.set(id, emptyState(id));
+    return (await this.read(workspaceId, ids)).states;
+  }
+
+  /**
+   * The states of these people (absent: empty), read page by page: a few reads per partition, not one
+   * per person. With the heads the state is caught up to, pages this process remembers at exactly
+   * those heads are not read again.
+   */
+  async read(workspaceId: number, ids: Iterable<string>, heads?: { people: number; attributes: number }): Promise<StateRead> {
+    const byPartition = new Map<number, Map<string, string>>();
+    for (const id of new Set(ids)) {
+      const { partition, bits } = placeOf(id);
+      if (!byPartition.has(partition)) byPartition.set(partition, new Map());
+      byPartition.get(partition)!.set(id, bits);
+    }
+    const nodes: PageNodes = (heads && this.recent.at(workspaceId, heads)) || new Map();
+    const out: StateRead = { states: new Map(), pages: new Map(), own: new Map(), nodes };
+    const ownIds: [number, string][] = [];
+    await Promise.all(
+      [...byPartition].map(async ([partition, people]) => {
+        if (!nodes.has(partition)) nodes.set(partition, new Map());
+        const leaves = await findLeaves(this.table, workspaceId, partition, people.values(), nodes.get(partition));
+        for (const [id, bits] of people) {
+          const page = leaves.get(bits)!;
+          out.pages.set(id, page);
+          const v = page.people.get(id);
+          if (v === OWN) ownIds.push([partition, id]);
+          out.states.set(id, v === undefined || v === OWN ? emptyState(id) : unpack(id, v));
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+      }),
+    );
+    await pool(ownIds, 32, async ([partition, id]) => {
+      const e = (await this.table.getEntity(partitionKey(workspaceId, partition), ownKey(id))) as Record<string, unknown>;
+      out.states.set(id, fromEntity(e, id));
+      out.own.set(id, e.etag as string);
+    });
     return out;
   }
 
@@ -170,46 +155,68 @@ export class PeopleState {
    * Applies log records to the states of their people. Records at or below a state's pseq/aseq are
    * skipped, so applying the same range twice (or concurrently) converges to the same state.
    */
-  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
-    const ids = [...changes.keys()];
-    const batches: string[][] = [];
-    for (let i = 0; i < ids.length; i += 100) batches.push(ids.slice(i, i + 100));
-    // Batches touch different people, so they commit in parallel (each is one entity-group transaction).
-    await pool(batches, 8, (batch) => this.applyBatch(workspaceId, batch, changes, known));
+  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead): Promise<PageNodes | undefined> {
+    return this.write(workspaceId, [...changes.keys()], (before) => {
+      const s: PersonState = { ...before, attrs: { ...before.attrs } };
+      const c = changes.get(s.internal_customer_id)!;
+      let changed = false;
+      for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
+      for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
+      return changed ? s : undefined;
+    }, known);
   }
 
-  private async applyBatch(workspaceId: number, batch: string[], changes: Map<string, PersonChanges>, known?: Map<string, PersonState>): Promise<void> {
-    let states = known && batch.every((id) => known.has(id)) ? known : await this.get(workspaceId, batch);
-    for (let attempt = 0; ; attempt++) {
-      const tx = new TableTransaction();
-      const gone = new TableTransaction();
-      for (const id of batch) {
-        const before = states.get(id)!;
-        const s: PersonState = { ...before, attrs: { ...before.attrs } };
-        const c = changes.get(id)!;
-        let changed = false;
-        for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
-        for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
-        if (!changed) continue;
-        if (s.goneSince !== null) gone.upsertEntity({ partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge');
-        const entity = toEntity(workspaceId, s);
-        if (s.etag) tx.updateEntity(entity, 'Replace', { etag: s.etag });
-        else tx.createEntity(entity);
-      }
-      if (tx.actions.length === 0) return;
+  /**
+   * Writes `update(state)` of each person (undefined: unchanged), page by page, every write guarded
+   * by the ETag it read; on a conflict it reads again and retries (updates are seq-guarded, so what
+   * committed is skipped). A page takes at most UNIT_BYTES per round; the rest goes in the next round.
+   * Returns the pages as written when it took one round (no conflict), else undefined.
+   */
+  private async write(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, known?: StateRead): Promise<PageNodes | undefined> {
+    let pending = ids;
+    let r = known && ids.every((id) => known.states.has(id)) ? known : await this.read(workspaceId, ids);
+    for (let attempt = 0, round = 0; pending.length > 0; round++) {
+      const plan = planWrites(workspaceId, pending, r, update);
+      if (plan.transactions.length === 0) return round === 0 ? r.nodes : undefined;
       // The gone index first: a person is never gone in the state without being in it.
-      if (gone.actions.length > 0) await this.goneTable.submitTransaction(gone.actions);
-      try {
-        // 100 large states exceed a transaction's 4 MiB: commit by size. A part that committed before a
-        // conflict is skipped on the retry (its seqs are applied), so the parts need not be atomic together.
-        for (const part of transactionChunks(tx.actions)) await this.table.submitTransaction(part);
-        return;
-      } catch (e) {
-        if (!isConflict(e)) throw e;
-        await backoff(attempt);
-        states = await this.get(workspaceId, batch);
+      for (let i = 0; i < plan.gone.length; i += 100) {
+        await this.goneTable.submitTransaction(plan.gone.slice(i, i + 100).map((id) => ['upsert', { partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge'] as TransactionAction));
       }
+      try {
+        const etags = new Map<string, string | undefined>();
+        await pool(plan.transactions, 8, async (tx) => {
+          for (const [key, etag] of await this.commit(tx)) etags.set(key, etag);
+        });
+        if (round === 0 && plan.deferred.length === 0) return written(r.nodes, plan.nodes, etags);
+        pending = plan.deferred;
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+        await backoff(attempt++);
+      }
+      if (pending.length > 0) r = await this.read(workspaceId, pending);
     }
+    return undefined;
+  }
+
+  /** Pages a writer just wrote at these heads (the logs' seqs its state reflects), for its next request. */
+  remember(workspaceId: number, heads: { people: number; attributes: number }, nodes: PageNodes | undefined): void {
+    if (nodes) this.recent.remember(workspaceId, heads, nodes);
+    else this.recent.forget(workspaceId);
+  }
+
+  /**
+   * One transaction; a single write as a plain request (Azurite takes it at a third of the cost).
+   * Returns the new ETags by `<partition key>|<row key>`.
+   */
+  private async commit(tx: TransactionAction[]): Promise<[string, string | undefined][]> {
+    const [action] = tx;
+    const key = (a: TransactionAction) => `${a[1].partitionKey}|${a[1].rowKey}`;
+    if (tx.length > 1 || (action[0] !== 'create' && action[0] !== 'update')) {
+      const response = await this.table.submitTransaction(tx);
+      return tx.map((a, i) => [key(a), response.subResponses[i]?.etag]); // in the order of the actions
+    }
+    const response = action[0] === 'create' ? await this.table.createEntity(action[1]) : await this.table.updateEntity(action[1], action[2], action[3]);
+    return [[key(action), response.etag]];
   }
 
   /**
@@ -217,6 +224,7 @@ export class PeopleState {
    * ingest committed but did not apply) and returns both heads, current, with stateSeq === seq.
    */
   async catchUp(workspaceId: number): Promise<{ people: Head; attributes: Head }> {
+    await this.migrated(workspaceId);
     for (let attempt = 0; ; attempt++) {
       const [people, attributes] = await Promise.all([
         this.source.head(workspaceId, 'people'),
@@ -239,10 +247,22 @@ export class PeopleState {
     }
   }
 
-  /** Records that the state reflects the logs through these seqs (never moves stateSeq backwards). */
-  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number): Promise<void> {
+  /**
+   * Records that the state reflects the logs through these seqs (never moves stateSeq backwards).
+   * With the heads' ETags of the commit that made these seqs (nobody can have moved them further
+   * unless the ETag changed), both heads in one request; otherwise, or on a conflict, head by head.
+   */
+  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number, etags?: { people?: string; attributes?: string }): Promise<void> {
     const index = this.storage.table(TABLES.sourceIndex);
     const pk = String(workspaceId);
+    if (etags?.people && etags.attributes) {
+      const merge = (fileType: 'people' | 'attributes', seq: number, etag: string): TransactionAction => ['update', { partitionKey: pk, rowKey: `head|${fileType}`, stateSeq: int64(seq) }, 'Merge', { etag }];
+      try {
+        return void (await index.submitTransaction([merge('people', peopleSeq, etags.people), merge('attributes', attributesSeq, etags.attributes)]));
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
     for (const [fileType, seq] of [['people', peopleSeq], ['attributes', attributesSeq]] as const) {
       if (seq === 0) continue;
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -258,31 +278,61 @@ export class PeopleState {
     }
   }
 
-  /** People of the workspace with a key after `afterKey` (encoded), in key order (initial People/Attributes syncs). */
-  async *scan(workspaceId: number, afterKey = ''): AsyncGenerator<PersonState> {
-    const filter = `PartitionKey eq '${workspaceId}' and RowKey gt '${afterKey.replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter } })) {
-      yield fromEntity(e as Record<string, unknown>);
+  /**
+   * People of the workspace after `after` (a position this yields; '' = from the start), in
+   * (partition, bits, id) order, each with its position (initial People/Attributes syncs). A person is
+   * yielded once even if its page splits meanwhile: what sorts at or before the last yielded is skipped.
+   * A position of the previous layout (an encoded id) continues that layout's scan.
+   */
+  async *scan(workspaceId: number, after = ''): AsyncGenerator<{ person: PersonState; position: string }> {
+    await this.migrated(workspaceId);
+    if (after !== '' && !after.startsWith('#')) {
+      for await (const person of legacyScan(this.table, workspaceId, after)) yield { person, position: encodeKey(person.internal_customer_id) };
+      return;
+    }
+    const from = parsePosition(after);
+    for (let partition = from.partition; partition < PARTITIONS; partition++) {
+      const last = partition === from.partition ? from.last : undefined;
+      const cursor = { last };
+      let filter = `PartitionKey eq '${partitionKey(workspaceId, partition)}' and RowKey ge '${PAGES_FROM}' and RowKey lt '${PAGES_UNTIL}'`;
+      if (last) {
+        const leaf = (await findLeaves(this.table, workspaceId, partition, [last[0]])).get(last[0])!;
+        yield* this.pagePeople(workspaceId, leaf, cursor);
+        filter = `PartitionKey eq '${partitionKey(workspaceId, partition)}' and RowKey gt '${pageKey(last[0])}' and RowKey lt '${PAGES_UNTIL}'`;
+      }
+      for await (const entities of this.table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 8 })) {
+        for (const e of entities) {
+          const page = pageOf(partition, e as Record<string, unknown>);
+          if (page !== 'split') yield* this.pagePeople(workspaceId, page, cursor);
+        }
+      }
+    }
+  }
+
+  /** A page's people after `cursor.last`, in (bits, id) order; moves the cursor. */
+  private async *pagePeople(workspaceId: number, page: Page, cursor: { last?: [string, string] }): AsyncGenerator<{ person: PersonState; position: string }> {
+    const people = [...page.people].map(([id, v]) => ({ id, v, bits: placeOf(id).bits })).sort((a, b) => compare([a.bits, a.id], [b.bits, b.id]));
+    for (const { id, v, bits } of people) {
+      if (cursor.last && compare([bits, id], cursor.last) <= 0) continue;
+      cursor.last = [bits, id];
+      const person = v === OWN ? fromEntity((await this.table.getEntity(partitionKey(workspaceId, page.partition), ownKey(id))) as Record<string, unknown>, id) : unpack(id, v);
+      yield { person, position: `#${page.partition.toString(16)}|${bits}|${encodeKey(id)}` };
     }
   }
 
   /**
    * Of these people, those deleted or suppressed once the people log reached `seq` (their history is
-   * anonymized). Point reads of the few gone-span properties only, never the attributes; memory and
-   * reads grow with `ids` (one file's people), not with the number of deleted people.
+   * anonymized). Memory and reads grow with `ids` (one file's people), not with the number of deleted people.
    */
   async goneAt(workspaceId: number, ids: Iterable<string>, seq: number): Promise<Set<string>> {
+    await this.migrated(workspaceId);
+    const candidates = [...(await this.goneCandidates(workspaceId, new Set(ids)))];
     const out = new Set<string>();
-    const select = ['deleted', 'suppressed', 'goneSince', 'goneBefore'];
-    const candidates = await this.goneCandidates(workspaceId, new Set(ids));
-    await pool([...candidates], 32, async (id) => {
-      try {
-        const e = (await this.table.getEntity(String(workspaceId), encodeKey(id), { queryOptions: { select } })) as Record<string, unknown>;
-        if (goneAt(fromEntity({ ...e, rowKey: encodeKey(id) }), seq)) out.add(id);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
+    // In chunks: only the answer is kept, not the pages of a whole file's people.
+    for (let i = 0; i < candidates.length; i += 2_000) {
+      const { states } = await this.read(workspaceId, candidates.slice(i, i + 2_000));
+      for (const s of states.values()) if (goneAt(s, seq)) out.add(s.internal_customer_id);
+    }
     return out;
   }
 
@@ -304,8 +354,8 @@ export class PeopleState {
   }
 
   /**
-   * People state written before the gone index existed: index its gone people once per workspace
-   * (streamed, 100 per transaction), then mark the workspace done. New gone people index themselves.
+   * People state written before the gone index existed (only in the previous layout): index its gone
+   * people once per workspace (streamed, 100 per transaction), then mark the workspace done.
    */
   private async goneIndexBuilt(workspaceId: number): Promise<void> {
     if (this.indexed.has(workspaceId)) return;
@@ -325,6 +375,40 @@ export class PeopleState {
     }
     this.indexed.add(workspaceId);
   }
+
+  /**
+   * The previous layout (one entity per person, partition = workspace id) copied into pages once per
+   * workspace, before anything reads the state: in chunks, its progress saved, so an interrupted
+   * migration resumes; a person already in the pages is never overwritten (concurrent migrations agree).
+   */
+  async migrated(workspaceId: number): Promise<void> {
+    if (this.migratedWorkspaces.has(workspaceId)) return;
+    const marker = { partitionKey: `${workspaceId}|~`, rowKey: 'legacy' };
+    let after = '';
+    try {
+      const e = await this.table.getEntity<{ done?: boolean; after?: string }>(marker.partitionKey, marker.rowKey);
+      if (e.done) return void this.migratedWorkspaces.add(workspaceId);
+      after = e.after ?? '';
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    for await (const chunk of legacyChunks(this.table, workspaceId, after)) {
+      const legacy = new Map(chunk.map((s) => [s.internal_customer_id, s]));
+      await this.write(workspaceId, [...legacy.keys()], (s) => (s.pseq === 0 && s.aseq === 0 ? { ...legacy.get(s.internal_customer_id)!, etag: undefined } : undefined));
+      await this.table.upsertEntity({ ...marker, after: encodeKey(chunk[chunk.length - 1].internal_customer_id) }, 'Replace');
+    }
+    await this.table.upsertEntity({ ...marker, done: true }, 'Replace');
+    this.migratedWorkspaces.add(workspaceId);
+  }
+}
+
+const compare = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+
+/** A scan position of this layout: `#<partition hex>|<bits>|<encoded id>`. */
+function parsePosition(position: string): { partition: number; last?: [string, string] } {
+  if (position === '') return { partition: 0 };
+  const [partition, bits, id] = position.slice(1).split('|');
+  return { partition: parseInt(partition, 16), last: [bits, decodeKey(id)] };
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once. */

@@ -50,6 +50,8 @@ export interface Appended {
   fileType: FileType;
   firstSeq: number;
   lastSeq: number;
+  /** The head's ETag after the commit (also given, with an empty range, for an unchanged `expected` head). */
+  headEtag?: string;
 }
 
 /** Thrown by append() when `expected` heads are no longer current: the caller re-reads and retries. */
@@ -160,6 +162,7 @@ export class SourceLog {
       // Heads of the untouched expected file types are asserted unchanged too (people ingest reads both).
       for (const head of expected ?? []) {
         if (nonEmpty.some((p) => p.fileType === head.fileType)) continue;
+        appended.push({ fileType: head.fileType, firstSeq: head.seq + 1, lastSeq: head.seq });
         const pk = String(workspaceId);
         if (head.etag) tx.updateEntity(headEntityOf(pk, head), 'Replace', { etag: head.etag });
         else tx.createEntity(headEntityOf(pk, { fileType: head.fileType, seq: 0, stateSeq: 0, lastSeqKeyedFrom: 1 }));
@@ -167,8 +170,10 @@ export class SourceLog {
       if (also) tx.actions.push(...(await also()));
       await this.faults?.beforeCommit?.();
       try {
-        await this.index.submitTransaction(tx.actions);
-        return appended;
+        const response = await this.index.submitTransaction(tx.actions);
+        // Sub-responses come in the order of the actions (they carry no row key).
+        const etagOf = (fileType: FileType) => response.subResponses[tx.actions.findIndex((a) => a[1].rowKey === headKey(fileType))]?.etag;
+        return appended.map((a) => ({ ...a, headEtag: etagOf(a.fileType) }));
       } catch (e) {
         // With `also`, an entity it expected may have been deleted meanwhile (404): a race like a conflict.
         if (!isConflict(e) && !(also && isNotFound(e))) throw e;

@@ -119,7 +119,7 @@ describe('ingest', () => {
   it('a commit whose follow-up work fails is answered as accepted, and the follow-up is repaired by the next writer', async () => {
     const ws = freshWorkspace();
     class FailingState extends PeopleState {
-      override async apply(): Promise<void> {
+      override async apply(): Promise<undefined> {
         throw new Error('peoplestate unavailable');
       }
     }

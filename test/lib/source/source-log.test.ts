@@ -17,8 +17,8 @@ describe('source log', () => {
     const ws = freshWorkspace();
     const a = await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'a' }, { delivery_id: 'b' }] }]);
     const b = await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'c' }] }]);
-    expect(a).toEqual([{ fileType: 'deliveries', firstSeq: 1, lastSeq: 2 }]);
-    expect(b).toEqual([{ fileType: 'deliveries', firstSeq: 3, lastSeq: 3 }]);
+    expect(a).toEqual([{ fileType: 'deliveries', firstSeq: 1, lastSeq: 2, headEtag: expect.any(String) }]);
+    expect(b).toEqual([{ fileType: 'deliveries', firstSeq: 3, lastSeq: 3, headEtag: expect.any(String) }]);
     expect((await log.head(ws, 'deliveries')).seq).toBe(3);
     const read = async (after: number, through: number) => {
       const out: string[] = [];

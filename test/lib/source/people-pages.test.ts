@@ -1,0 +1,162 @@
+// The people state's layout on Azurite (AZURE_LIMITS_STRICT): pages spread over PARTITIONS
+// partitions, split as they grow, every person found and listed once; people too large for a page;
+// and state written by the previous layout (one entity per person, partition = workspace) migrated.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createServices, type Services } from '../../../src/lib/services.js';
+import { encodeKey, int64, TABLES } from '../../../src/lib/platform/storage.js';
+import { ownKey, PARTITIONS, pageChars, placeOf } from '../../../src/lib/source/people-pages.js';
+import { freshWorkspace, testServices } from '../../support/env.js';
+
+let services: Services;
+beforeAll(async () => {
+  services = await testServices();
+});
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const person = (i: number, valueChars = 40) => ({
+  internal_customer_id: `person-${i}`,
+  customer_id: `c${i}`,
+  updated_at: new Date(T0).toISOString(),
+  attributes: Object.fromEntries(Array.from({ length: 5 }, (_, a) => [`a${a}`, `${a}.${'v'.repeat(valueChars)}`])),
+});
+/** People that fill every partition's root page about `times` over (each person ~1,600 characters). */
+const filling = (times: number) => Math.ceil((times * pageChars(0) * PARTITIONS) / JSON.stringify(person(0, 300)).length);
+
+async function entities(ws: number) {
+  const out: { partitionKey: string; rowKey: string; split?: boolean }[] = [];
+  const filter = `PartitionKey ge '${ws}' and PartitionKey lt '${ws}~~'`;
+  for await (const e of services.storage.table(TABLES.peopleState).listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey', 'split'] } })) {
+    out.push({ partitionKey: e.partitionKey!, rowKey: e.rowKey!, split: e.split as boolean | undefined });
+  }
+  return out;
+}
+
+async function scanAll(ws: number, stopEvery = Infinity) {
+  const ids: string[] = [];
+  let after = '';
+  for (let more = true; more; ) {
+    more = false;
+    let n = 0;
+    for await (const { person: p, position } of services.people.scan(ws, after)) {
+      ids.push(p.internal_customer_id);
+      after = position;
+      if (++n >= stopEvery) {
+        more = true;
+        break;
+      }
+    }
+  }
+  return ids;
+}
+
+describe('people state pages', () => {
+  it('spreads a workspace over its partitions in a few pages, splits them as they grow, and finds and lists everyone once', async () => {
+    const ws = freshWorkspace();
+    const n = 3_000;
+    for (let i = 0; i < n; i += 1_000) await services.ingest.ingest(ws, 'people', Array.from({ length: 1_000 }, (_, k) => person(i + k)));
+    const rows = await entities(ws);
+    const partitions = new Set(rows.filter((r) => r.rowKey.startsWith('g|')).map((r) => r.partitionKey));
+    expect(partitions.size).toBe(16);
+    expect(partitions.has(String(ws))).toBe(false); // nothing in the previous layout's partition
+    // Far fewer entities than people: a page holds many.
+    expect(rows.filter((r) => r.rowKey.startsWith('g|')).length).toBeLessThan(n / 20);
+
+    // Enough people to split pages in every partition.
+    const big = freshWorkspace();
+    const count = filling(3);
+    for (let i = 0; i < count; i += 2_000) await services.ingest.ingest(big, 'people', Array.from({ length: Math.min(2_000, count - i) }, (_, k) => person(i + k, 300)));
+    const bigRows = await entities(big);
+    expect(bigRows.filter((r) => r.split).length).toBeGreaterThan(0);
+    // A change to everyone after the splits: every state is found (no attribute row is invented or lost).
+    const changed = await services.ingest.ingest(big, 'people', Array.from({ length: 500 }, (_, k) => ({ ...person(k * 7, 300), attributes: { ...person(k * 7, 300).attributes, a0: 'new' } })));
+    expect(changed.attributeChanges).toBe(500);
+    const states = await services.people.get(big, Array.from({ length: count }, (_, i) => `person-${i}`));
+    expect([...states.values()].filter((s) => s.pseq === 0)).toEqual([]);
+    // Listed once, resumed after every 997th person, in the state's (partition, bits, id) order.
+    const listed = await scanAll(big, 997);
+    expect(listed).toHaveLength(count);
+    expect(new Set(listed).size).toBe(count);
+    const key = (id: string) => `${placeOf(id).partition.toString(16).padStart(2, '0')}|${placeOf(id).bits}`;
+    expect(listed.map(key)).toEqual([...listed].map(key).sort());
+  });
+
+  it('a scan resumed after its page split lists the rest once', async () => {
+    const ws = freshWorkspace();
+    const first = Array.from({ length: 400 }, (_, i) => person(i));
+    await services.ingest.ingest(ws, 'people', first);
+    const seen: string[] = [];
+    let after = '';
+    for await (const { person: p, position } of services.people.scan(ws)) {
+      seen.push(p.internal_customer_id);
+      after = position;
+      if (seen.length === 150) break;
+    }
+    // Grow every partition past its root page: the pages the scan stopped in are split.
+    const more = filling(2);
+    for (let i = 400; i < 400 + more; i += 2_000) await services.ingest.ingest(ws, 'people', Array.from({ length: 2_000 }, (_, k) => person(i + k, 300)));
+    expect((await entities(ws)).some((r) => r.rowKey === 'g|' && r.split)).toBe(true);
+    for await (const { person: p } of services.people.scan(ws, after)) seen.push(p.internal_customer_id);
+    expect(seen.length).toBe(new Set(seen).size);
+    for (const p of first) expect(seen).toContain(p.internal_customer_id);
+  });
+
+  it('keeps a person too large for a page in an entity of its own, and back in the page when small again (Azure limits enforced)', async () => {
+    const ws = freshWorkspace();
+    const huge = { internal_customer_id: 'huge', customer_id: 'c', attributes: Object.fromEntries(Array.from({ length: 6 }, (_, a) => [`big${a}`, `${a}`.repeat(60_000)])) };
+    await services.ingest.ingest(ws, 'people', [huge, ...Array.from({ length: 2_000 }, (_, i) => person(i))]);
+    const own = (await entities(ws)).filter((r) => r.rowKey.startsWith('p|'));
+    expect(own.map((r) => r.rowKey)).toEqual([ownKey('huge')]);
+    expect((await services.people.get(ws, ['huge'])).get('huge')!.attrs.big5[0]).toBe('5'.repeat(60_000));
+    expect((await scanAll(ws)).filter((id) => id === 'huge')).toHaveLength(1);
+    const removed = Object.fromEntries(Object.keys(huge.attributes).map((k) => [k, null]));
+    await services.ingest.ingest(ws, 'people', [{ ...huge, attributes: removed }]);
+    expect((await entities(ws)).filter((r) => r.rowKey.startsWith('p|'))).toEqual([]);
+    expect((await services.people.get(ws, ['huge'])).get('huge')!.attrs.big0).toEqual([null, expect.any(Number)]);
+  });
+
+  it('migrates state of the previous layout once: diffs, snapshots and gone people see it', async () => {
+    const ws = freshWorkspace();
+    const legacy = services.storage.table(TABLES.peopleState);
+    const n = 700;
+    const ids = Array.from({ length: n }, (_, i) => `old/${i}`);
+    // The logs as the previous version left them (seq i + 1 for person i), their state applied.
+    await services.source.append(ws, [
+      { fileType: 'people', records: ids.map((id, i) => ({ internal_customer_id: id, customer_id: `c${i}`, deleted: i === 3, suppressed: false, created_at: T0, updated_at: T0 })) },
+      { fileType: 'attributes', records: ids.map((id) => ({ internal_customer_id: id, attribute_name: 'plan', attribute_value: 'pro', timestamp: T0 })) },
+    ]);
+    await services.people.markApplied(ws, n, n);
+    // Its state as the previous version wrote it: partition = workspace, RowKey = encoded id.
+    const attrs = JSON.stringify({ plan: ['pro', T0] });
+    for (let i = 0; i < n; i += 100) {
+      await legacy.submitTransaction(
+        ids.slice(i, i + 100).map((id, k) => {
+          const seq = i + k + 1;
+          const gone = seq === 4 ? { goneSince: int64(4) } : {};
+          return ['create', { partitionKey: String(ws), rowKey: encodeKey(id), customer_id: `c${seq - 1}`, deleted: seq === 4, suppressed: false, ...gone, created_at: int64(T0), updated_at: int64(T0), pseq: int64(seq), aseq: int64(seq), attrs0: attrs }];
+        }),
+      );
+    }
+    const fresh = createServices(services.config); // a new process: nothing cached
+    // The same value again is no change; a new one is one, exported after the old timestamp.
+    const same = await fresh.ingest.ingest(ws, 'attributes', Array.from({ length: 700 }, (_, i) => ({ internal_customer_id: `old/${i}`, attribute_name: 'plan', attribute_value: 'pro', timestamp: new Date(T0 - 5).toISOString() })));
+    expect(same.attributeChanges).toBe(0);
+    const changed = await fresh.ingest.ingest(ws, 'attributes', [{ internal_customer_id: 'old/5', attribute_name: 'plan', attribute_value: 'free', timestamp: new Date(T0 - 5).toISOString() }]);
+    expect(changed.attributeChanges).toBe(1);
+    expect((await fresh.people.get(ws, ['old/5'])).get('old/5')!.attrs.plan).toEqual(['free', T0 + 1]);
+    const listed = await (async () => {
+      const out: string[] = [];
+      for await (const { person: p } of fresh.people.scan(ws)) out.push(p.internal_customer_id);
+      return out;
+    })();
+    expect(listed.sort()).toEqual(Array.from({ length: 700 }, (_, i) => `old/${i}`).sort());
+    expect([...(await fresh.people.goneAt(ws, ['old/3', 'old/4'], 10))]).toEqual(['old/3']);
+    // A snapshot started on the previous layout continues in it, from its position, once.
+    const rest: string[] = [];
+    for await (const { person: p, position } of fresh.people.scan(ws, encodeKey('old/698'))) {
+      rest.push(p.internal_customer_id);
+      expect(position).toBe(encodeKey(p.internal_customer_id));
+    }
+    const after = Array.from({ length: 700 }, (_, i) => `old/${i}`).filter((id) => encodeKey(id) > encodeKey('old/698'));
+    expect(rest).toEqual(after.sort((a, b) => (encodeKey(a) < encodeKey(b) ? -1 : 1)));
+  });
+});
