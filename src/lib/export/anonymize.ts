@@ -12,6 +12,7 @@
 import { ownerColumn, type FileType } from '../contract/schemas.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
+import type { Values } from '../source/segment.js';
 
 export { ownerColumn };
 
@@ -37,7 +38,7 @@ export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt'>; delivery
 }
 
 /** Anonymizes, in rows given by column, each row whose owner (its `column` value) is in `anonymized`. */
-export function anonymizeColumns(columns: Record<string, unknown[]>, column: Anonymizer['column'], anonymized: Set<string>): void {
+export function anonymizeColumns(columns: Record<string, Values>, column: Anonymizer['column'], anonymized: Set<string>): void {
   const owners = columns[column];
   const target = columns[column === 'delivery_id' ? 'recipient' : 'internal_customer_id'];
   if (!owners || !target) return;

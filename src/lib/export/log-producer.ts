@@ -4,6 +4,7 @@
 // reads each segment once and hands the picked rows to the writer by column.
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import type { SourceLog } from '../source/source-log.js';
+import type { Values } from '../source/segment.js';
 import { anonymizeColumns, type Anonymizer } from './anonymize.js';
 import type { FileLimits, Producer } from './rows.js';
 
@@ -25,7 +26,7 @@ export interface LogProducerOptions {
   afterSourceRead?(): void | Promise<void>;
 }
 
-type Columns = Record<string, unknown[]>;
+type Columns = Record<string, Values>;
 
 export function logProducer(source: SourceLog, limits: FileLimits, range: LogRange, options: LogProducerOptions): Producer {
   const schema = SCHEMAS[range.fileType];
@@ -63,7 +64,7 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
 }
 
 /** Whether record i is in the events window (no window: every record). */
-function windowOf(since: number | undefined): (time: unknown[] | undefined, i: number) => boolean {
+function windowOf(since: number | undefined): (time: Values | undefined, i: number) => boolean {
   if (since === undefined) return () => true;
   return (time, i) => typeof time?.[i] === 'number' && (time[i] as number) >= since;
 }

@@ -20,13 +20,16 @@ import { ownerColumn, SCHEMAS, type FileType } from '../contract/schemas.js';
 /** A record as ingested: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
 export type SourceRecord = Record<string, unknown>;
 
+/** A column's values by record: an array, or a Float64Array for a number column without nulls. */
+export type Values = { length: number; [i: number]: unknown };
+
 /** A segment's records by column. */
 export interface SegmentBatch {
   rows: number;
   /** approxSize() of each record. */
   size: ArrayLike<number>;
   /** Values by column name; a column absent here is null in every record. Only the plan columns for a plan read. */
-  columns: Record<string, unknown[]>;
+  columns: Record<string, Values>;
 }
 
 export const SEGMENT_FORMAT = 2;
@@ -97,11 +100,11 @@ function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>
   return Buffer.concat([length, header, ...parts]);
 }
 
-function decodeSection(buffer: Buffer): { rows: number; columns: Record<string, unknown[]> } {
+function decodeSection(buffer: Buffer): { rows: number; columns: Record<string, Values> } {
   const headerEnd = 4 + buffer.readUInt32LE(0);
   const header = JSON.parse(buffer.toString('utf8', 4, headerEnd)) as { v: number; n: number; cols: [string, Kind, number][] };
   if (header.v !== SEGMENT_FORMAT) throw new Error(`source segment format ${header.v} is not known to this version`);
-  const columns: Record<string, unknown[]> = {};
+  const columns: Record<string, Values> = {};
   let at = headerEnd;
   for (const [name, kind, bytes] of header.cols) {
     columns[name] = decodeColumn(kind, buffer.subarray(at, at + bytes), header.n);
@@ -157,12 +160,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Average length from which string values are decoded one by one (a slice would keep the column's whole text alive). */
 const SLICE_MAX_AVERAGE = 256;
 
-function decodeColumn(kind: Kind, bytes: Buffer, n: number): unknown[] {
+function decodeColumn(kind: Kind, bytes: Buffer, n: number): Values {
   const out: unknown[] = new Array(n);
   if (kind === 'f') {
     // Copied: a view needs an 8-byte-aligned offset, which a downloaded buffer need not have.
     const values = new Float64Array(n);
     Buffer.from(values.buffer).set(bytes.subarray(0, n * 8));
+    // Without nulls, the typed array itself: no number is boxed until the writer reads it.
+    if (!values.some(Number.isNaN)) return values;
     for (let i = 0; i < n; i++) out[i] = Number.isNaN(values[i]) ? null : values[i];
   } else if (kind === 'b') {
     for (let i = 0; i < n; i++) out[i] = bytes[i] === 2 ? null : bytes[i] === 1;
