@@ -127,7 +127,7 @@ export async function benchFullFanOut(connectionString: string, workspaces: numb
   await Promise.all(writes);
   const exporter = services.exporter();
   const t0 = performance.now();
-  const result = await enqueueEnabled(services, services.integrations.list(), (job) => exporter.enqueue(job), 64);
+  const result = await enqueueEnabled(services.integrations.list(), (job) => exporter.enqueue(job), 64);
   return { workspaces: result.workspaces, messages: result.enqueued, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -218,13 +218,15 @@ async function expandWhole(services: Services, shard: number, enqueue: (job: Exp
     after = page.next;
   }
   const now = Date.now();
+  const cursors = services.storage.table(TABLES.cursors);
   let sent = 0;
   const entries = [...byWorkspace];
   await Promise.all(Array.from({ length: 32 }, async () => {
     for (let e = entries.shift(); e; e = entries.shift()) {
       const [workspaceId, fileTypes] = e;
-      const running = await services.cursors.leased(now, workspaceId);
-      const due = fileTypes.filter((fileType) => !running.has(`${workspaceId}|${fileType}`));
+      const running = new Set<string>();
+      for await (const c of cursors.listEntities({ queryOptions: { filter: `PartitionKey eq '${workspaceId}' and leaseUntil gt ${now}L`, select: ['RowKey'] } })) running.add(String(c.rowKey));
+      const due = fileTypes.filter((fileType) => !running.has(fileType));
       await Promise.all(due.map((fileType) => enqueue({ workspaceId, fileType })));
       sent += due.length;
     }

@@ -5,7 +5,6 @@
 import { TABLES, type AppStorage } from '../platform/storage.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
 import type { Integration, Integrations } from '../integration/settings.js';
-import type { Cursors } from './cursors.js';
 import type { Clock } from '../platform/clock.js';
 import { V1_FILE_TYPES, type FileType } from '../contract/schemas.js';
 import { PENDING_PAGE, PENDING_SHARDS, PendingPairs } from '../source/pending.js';
@@ -17,7 +16,6 @@ export const SWEEP_PAGE = 500;
 export interface FanOutDeps {
   storage: AppStorage;
   integrations: Integrations;
-  cursors: Cursors;
   clock: Clock;
 }
 
@@ -29,7 +27,6 @@ export interface TickResult {
 export interface FanOutResult {
   workspaces: number;
   enqueued: number;
-  running: number;
 }
 
 /** The timer tick: a fixed number of messages, whatever the number of workspaces. */
@@ -67,35 +64,28 @@ export async function expandShard(
   return { enqueued: page.pairs.length, chained: page.next !== undefined };
 }
 
-/** One page of the sweep: every enabled pair of its integrations not running now; then the next page. */
+/** One page of the sweep: every enabled pair of its integrations; then the next page. */
 export async function sweepPage(deps: FanOutDeps, token: string, enqueue: (job: ExportJob) => Promise<void>, next: (job: FanOutJob) => Promise<void>, size = SWEEP_PAGE): Promise<FanOutResult> {
   const page = await deps.integrations.page(token, size);
-  const result = await enqueueEnabled(deps, page.integrations, enqueue);
+  const result = await enqueueEnabled(page.integrations, enqueue);
   if (page.next) await next({ sweep: page.next });
   return result;
 }
 
-/** Every enabled pair of these integrations, except pairs whose export is running (lease held). */
+/**
+ * Every enabled pair of these integrations. Running pairs too: their export answers busy (a lease
+ * query here would read the whole cursors table, history included, for every page).
+ */
 export async function enqueueEnabled(
-  deps: { cursors: Cursors; clock: Clock },
   integrations: Iterable<Omit<Integration, 'sasUrl'>> | AsyncIterable<Omit<Integration, 'sasUrl'>>,
   enqueue: (job: ExportJob) => Promise<void>,
   concurrency = 32,
 ): Promise<FanOutResult> {
-  const result: FanOutResult = { workspaces: 0, enqueued: 0, running: 0 };
-  // One query for the pairs running now (their lease is held), instead of one per workspace.
-  const running = await deps.cursors.leased(deps.clock.now());
+  const result: FanOutResult = { workspaces: 0, enqueued: 0 };
   await forEach(integrations, concurrency, async (integration) => {
     if (!integration.enabled) return;
     result.workspaces++;
-    const due = integration.files.filter((fileType: FileType) => {
-      if (integration.schemaVersion === 'v1' && !V1_FILE_TYPES.includes(fileType)) return false;
-      if (running.has(`${integration.workspaceId}|${fileType}`)) {
-        result.running++;
-        return false;
-      }
-      return true;
-    });
+    const due = integration.files.filter((fileType: FileType) => integration.schemaVersion !== 'v1' || V1_FILE_TYPES.includes(fileType));
     await Promise.all(due.map((fileType) => enqueue({ workspaceId: integration.workspaceId, fileType })));
     result.enqueued += due.length;
   });
