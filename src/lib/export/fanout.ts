@@ -43,8 +43,8 @@ export interface ShardPageResult {
   chained: boolean;
 }
 
-/** Export messages in flight at once in one expansion: enough to keep a queue at its rate, few sockets. */
-export const ENQUEUE_CONCURRENCY = 16;
+/** Sends in flight in one expansion: with 16, Azurite took 1,007 messages/s, with 64 1,502 (README Measured); on Azure 64 at ~10 ms each outrun one queue's 2,000/s. */
+export const ENQUEUE_CONCURRENCY = 64;
 
 /**
  * One page of a shard: a message per marked pair, then the next page's message. A running pair is
