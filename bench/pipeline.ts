@@ -9,7 +9,8 @@ import { enqueueEnabled, expandShard, tick } from '../src/lib/export/fanout.js';
 import { encryptSecret } from '../src/lib/integration/crypto.js';
 import { TABLES } from '../src/lib/platform/storage.js';
 import { PendingPairs } from '../src/lib/source/pending.js';
-import { FILE_TYPES } from '../src/lib/contract/schemas.js';
+import { FILE_TYPES, type FileType } from '../src/lib/contract/schemas.js';
+import type { ExportJob, ShardJob } from '../src/lib/export/message.js';
 import { DEV_ACCOUNT, DEV_KEY } from '../src/local/azurite.js';
 
 export const BENCH_KEY = Buffer.alloc(32, 3).toString('base64');
@@ -127,62 +128,112 @@ export async function benchFullFanOut(connectionString: string, workspaces: numb
   await Promise.all(writes);
   const exporter = services.exporter();
   const t0 = performance.now();
-  const result = await enqueueEnabled(services, services.integrations.list(), (job) => exporter.enqueue(job), 64);
-  return { workspaces: result.workspaces, messages: result.enqueued, seconds: (performance.now() - t0) / 1000 };
+  const result = await enqueueEnabled(services.integrations.list(), (job) => exporter.enqueue(job), 64);
+  const seconds = (performance.now() - t0) / 1000;
+  return { workspaces: result.workspaces, messages: result.enqueued, seconds };
 }
 
 export interface FanOutBenchResult {
   workspaces: number;
   activeWorkspaces: number;
   messages: number;
+  /** The fan-out invocations after the timer (pages of shards). */
+  invocations: number;
   /** The timer invocation: one message per shard. */
   tickSeconds: number;
-  /** Every shard expanded at once, as the queue workers would (wall clock). */
+  /** Every fan-out message run as one instance would (wall clock), continuations included. */
   expandSeconds: number;
-  /** The slowest single shard invocation. */
+  /** The slowest single fan-out invocation. */
   maxShardSeconds: number;
   /** Timer plus expansion: one tick from start to the last export message queued. */
   seconds: number;
 }
 
+/** How a shard message was expanded: by pages (now), or whole, with a lease query per workspace (before). */
+export type ExpandPath = 'pages' | 'whole';
+
+const marked = new Set<string>();
+
 /**
  * One tick for `workspaces` workspaces (8 files each) of which `active` have changes in all 8 files:
- * the timer, then every shard expanded into the real queue. The integrations table is not on this
- * path (the tick reads only markers and the cursors of marked pairs), so only the markers are written.
+ * the timer, then every fan-out message (and the continuations they send) run into the real queue,
+ * host.json's batchSize + newBatchThreshold at a time as one Functions instance runs them. The
+ * integrations table is not on this path (the tick reads only markers), so only markers are written.
  */
-export async function benchFanOut(connectionString: string, workspaces: number, active: number, queueName = 'bench-fanout'): Promise<FanOutBenchResult> {
-  const services = benchServices(connectionString, { EXPORT_QUEUE_NAME: queueName, STORAGE_PREFIX: `b${workspaces}a${active}` });
+export async function benchFanOut(connectionString: string, workspaces: number, active: number, queueName = 'bench-fanout', path: ExpandPath = 'pages'): Promise<FanOutBenchResult> {
+  const prefix = `b${workspaces}a${active}`;
+  const services = benchServices(connectionString, { EXPORT_QUEUE_NAME: queueName, STORAGE_PREFIX: prefix });
   await services.storage.ready();
-  const base = 5_000_000;
+  if (!marked.has(`${connectionString}|${prefix}`)) await markActive(services, workspaces, active);
+  marked.add(`${connectionString}|${prefix}`);
+  const exporter = services.exporter();
+  const enqueue = (job: ExportJob) => exporter.enqueue(job);
+  const t0 = performance.now();
+  const queue: ShardJob[] = [];
+  await tick(services, async (job) => { if ('shard' in job) queue.push(job); });
+  const tickSeconds = (performance.now() - t0) / 1000;
+  let messages = 0;
+  let invocations = 0;
+  let running = 0;
+  let maxShardSeconds = 0;
+  const t1 = performance.now();
+  await Promise.all(Array.from({ length: INSTANCE_CONCURRENCY }, async () => {
+    for (;;) {
+      const job = queue.shift();
+      if (!job) {
+        if (running === 0) return;
+        await new Promise((r) => setTimeout(r, 2)); // a continuation may still come
+        continue;
+      }
+      running++;
+      const s0 = performance.now();
+      const sent = path === 'pages' ? (await expandShard(services, job, enqueue, async (next) => { queue.push(next); })).enqueued : await expandWhole(services, job.shard, enqueue);
+      messages += sent;
+      invocations++;
+      running--;
+      maxShardSeconds = Math.max(maxShardSeconds, (performance.now() - s0) / 1000);
+    }
+  }));
+  const expandSeconds = (performance.now() - t1) / 1000;
+  return { workspaces, activeWorkspaces: active, messages, invocations, tickSeconds, expandSeconds, maxShardSeconds, seconds: tickSeconds + expandSeconds };
+}
+
+async function markActive(services: Services, workspaces: number, active: number): Promise<void> {
   const pending = new PendingPairs(services.storage);
   const writes: Promise<unknown>[] = [];
   // Active workspaces spread over the whole range, as real ones would be.
   const step = workspaces / active;
   for (let i = 0; i < active; i++) {
-    writes.push(pending.mark(base + Math.floor(i * step), FILE_TYPES));
+    writes.push(pending.mark(5_000_000 + Math.floor(i * step), FILE_TYPES));
     if (writes.length >= 64) await Promise.all(writes.splice(0));
   }
   await Promise.all(writes);
-  const exporter = services.exporter();
-  const t0 = performance.now();
-  const shards: number[] = [];
-  await tick(services, async (job) => { if ('shard' in job) shards.push(job.shard); });
-  const tickSeconds = (performance.now() - t0) / 1000;
-  let messages = 0;
-  let maxShardSeconds = 0;
-  const t1 = performance.now();
-  // Shards expanded as one Functions instance would: host.json's batchSize + newBatchThreshold at a time.
-  const queue = [...shards];
-  await Promise.all(Array.from({ length: INSTANCE_CONCURRENCY }, async () => {
-    for (let shard = queue.shift(); shard !== undefined; shard = queue.shift()) {
-      const s0 = performance.now();
-      const r = await expandShard(services, shard, (job) => exporter.enqueue(job));
-      messages += r.enqueued;
-      maxShardSeconds = Math.max(maxShardSeconds, (performance.now() - s0) / 1000);
+}
+
+/** The expansion before pages, for the same-run comparison: a whole shard, a lease query per marked workspace, 32 workspaces at once. */
+async function expandWhole(services: Services, shard: number, enqueue: (job: ExportJob) => Promise<void>): Promise<number> {
+  const byWorkspace = new Map<number, FileType[]>();
+  const pending = new PendingPairs(services.storage);
+  for (let after: string | undefined = ''; after !== undefined;) {
+    const page: { pairs: { workspaceId: number; fileType: FileType }[]; next?: string } = await pending.page(shard, after);
+    for (const p of page.pairs) byWorkspace.set(p.workspaceId, [...(byWorkspace.get(p.workspaceId) ?? []), p.fileType]);
+    after = page.next;
+  }
+  const now = Date.now();
+  const cursors = services.storage.table(TABLES.cursors);
+  let sent = 0;
+  const entries = [...byWorkspace];
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    for (let e = entries.shift(); e; e = entries.shift()) {
+      const [workspaceId, fileTypes] = e;
+      const running = new Set<string>();
+      for await (const c of cursors.listEntities({ queryOptions: { filter: `PartitionKey eq '${workspaceId}' and leaseUntil gt ${now}L`, select: ['RowKey'] } })) running.add(String(c.rowKey));
+      const due = fileTypes.filter((fileType) => !running.has(fileType));
+      await Promise.all(due.map((fileType) => enqueue({ workspaceId, fileType })));
+      sent += due.length;
     }
   }));
-  const expandSeconds = (performance.now() - t1) / 1000;
-  return { workspaces, activeWorkspaces: active, messages, tickSeconds, expandSeconds, maxShardSeconds, seconds: tickSeconds + expandSeconds };
+  return sent;
 }
 
 if (process.argv[2] === '--export-child') {

@@ -1,7 +1,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { getServices, startupConfig } from '../lib/services.js';
 import { createLogger } from '../lib/platform/log.js';
-import { enqueueFanOut, parseExportMessage, parseFanOutMessage, type ExportJob } from '../lib/export/message.js';
+import { enqueueFanOut, parseExportMessage, parseFanOutMessage, type ExportJob, type FanOutJob } from '../lib/export/message.js';
 import { expandShard, sweepPage } from '../lib/export/fanout.js';
 import { telemetry } from '../lib/platform/telemetry.js';
 import { maxDequeueCount } from '../lib/platform/config.js';
@@ -15,7 +15,8 @@ export async function exportWorker(message: unknown, context: InvocationContext)
     const exporter = services.exporter();
     const enqueue = (job: ExportJob) => exporter.enqueue(job);
     const started = Date.now();
-    const result = 'shard' in fanOut ? await expandShard(services, fanOut.shard, enqueue) : await sweepPage(services, fanOut.sweep, enqueue, (next) => enqueueFanOut(services.storage.exportQueue, next));
+    const next = (job: FanOutJob) => enqueueFanOut(services.storage.exportQueue, job);
+    const result = 'shard' in fanOut ? await expandShard(services, fanOut, enqueue, next) : await sweepPage(services, fanOut.sweep, enqueue, next);
     log.info('export fan-out', { ...('shard' in fanOut ? fanOut : { sweep: true }), ...result, durationMs: Date.now() - started });
     return;
   }

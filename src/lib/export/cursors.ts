@@ -168,14 +168,6 @@ export class Cursors {
     return out;
   }
 
-  /** `workspaceId|fileType` of every pair (or every pair of one workspace) whose lease is held at `now` (the exports running now). */
-  async leased(now: number, workspaceId?: number): Promise<Set<string>> {
-    const out = new Set<string>();
-    const filter = `${workspaceId === undefined ? '' : `PartitionKey eq '${workspaceId}' and `}leaseUntil gt ${now}L`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) out.add(`${e.partitionKey}|${e.rowKey}`);
-    return out;
-  }
-
   /**
    * Writes the cursor if nobody changed it since it was read; returns it with its new ETag. A
    * history entry given with it is inserted in the same transaction: both are stored or neither.

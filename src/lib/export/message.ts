@@ -20,10 +20,18 @@ export function parseExportMessage(message: unknown): { success: true; data: Exp
   return parsed.success ? { success: true, data: parsed.data } : { success: false, issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`) };
 }
 
-/** A fan-out message: list one shard's pending pairs, or sweep one page of integrations (`''`: the first). */
-export type FanOutJob = { shard: number } | { sweep: string };
+/** One page of a shard's pending pairs: those after RowKey `after` (absent: the first page). */
+export interface ShardJob {
+  shard: number;
+  after?: string;
+}
 
-const fanOutMessage = z.union([z.strictObject({ shard: z.number().int().nonnegative() }), z.strictObject({ sweep: z.string() })]);
+/** A fan-out message: expand a page of a shard, or sweep one page of integrations (`''`: the first). */
+export type FanOutJob = ShardJob | { sweep: string };
+
+// `after` is a marker's RowKey (`<workspaceId>|<fileType>`), used in a Table filter.
+const shardMessage = z.strictObject({ shard: z.number().int().nonnegative(), after: z.string().regex(/^\d{1,16}\|[a-z_]{1,32}$/).optional() });
+const fanOutMessage = z.union([shardMessage, z.strictObject({ sweep: z.string() })]);
 
 export function parseFanOutMessage(message: unknown): FanOutJob | undefined {
   const parsed = fanOutMessage.safeParse(message);

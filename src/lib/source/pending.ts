@@ -4,7 +4,7 @@
 // after a complete run and only if nobody marked it since (its ETag), then re-checks the head.
 // Table `exportpending`, PartitionKey = shard of the workspace (fixed count: a shard message lists
 // one partition), RowKey = `<workspaceId>|<fileType>`.
-import { TableTransaction, type TableClient } from '@azure/data-tables';
+import { odata, TableTransaction, type TableClient } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { TABLES } from '../platform/storage.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -12,6 +12,8 @@ import { FILE_TYPES, type FileType } from '../contract/schemas.js';
 
 /** Shards of the marker table; fixed, since a marker is found only in its own shard. */
 export const PENDING_SHARDS = 32;
+/** Markers one fan-out invocation expands: a Table query page, so no invocation grows with the shard. */
+export const PENDING_PAGE = 1000;
 
 export interface PendingPair {
   workspaceId: number;
@@ -65,12 +67,30 @@ export class PendingPairs {
     }
   }
 
-  /** Every marked pair of a shard. */
-  async *list(shard: number): AsyncGenerator<PendingPair> {
-    const filter = `PartitionKey eq '${partition(shard)}'`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
-      const [ws, fileType] = String(e.rowKey).split('|');
-      if (FILE_TYPES.includes(fileType as FileType)) yield { workspaceId: Number(ws), fileType: fileType as FileType };
+  /**
+   * About `size` marked pairs of a shard, from the first RowKey after `after` on (`''`: the start);
+   * `next` is the RowKey the rest starts after, when there is more.
+   */
+  async page(shard: number, after: string, size = PENDING_PAGE): Promise<{ pairs: PendingPair[]; next?: string }> {
+    const filter = after ? odata`PartitionKey eq ${partition(shard)} and RowKey gt ${after}` : odata`PartitionKey eq ${partition(shard)}`;
+    const pairs: PendingPair[] = [];
+    let read = 0;
+    let last = after;
+    // Azure may answer a page short (even empty) with a continuation: read on until `size` markers.
+    for await (const page of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } }).byPage({ maxPageSize: size })) {
+      for (const e of page) {
+        read++;
+        last = String(e.rowKey);
+        const pair = parsePair(last);
+        if (pair) pairs.push(pair);
+      }
+      if (read >= size) return { pairs, next: page.continuationToken ? last : undefined };
     }
+    return { pairs };
   }
+}
+
+function parsePair(rowKey: string): PendingPair | undefined {
+  const [ws, fileType] = rowKey.split('|');
+  return FILE_TYPES.includes(fileType as FileType) ? { workspaceId: Number(ws), fileType: fileType as FileType } : undefined;
 }

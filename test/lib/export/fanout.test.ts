@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../../src/lib/services.js';
 import { enqueueEnabled, expandShard, sweepPage, tick } from '../../../src/lib/export/fanout.js';
-import type { ExportJob, FanOutJob } from '../../../src/lib/export/message.js';
+import type { ExportJob, FanOutJob, ShardJob } from '../../../src/lib/export/message.js';
 import { PENDING_SHARDS, PendingPairs, shardOf } from '../../../src/lib/source/pending.js';
 import { SourceLog } from '../../../src/lib/source/source-log.js';
 import { Exporter } from '../../../src/lib/export/job.js';
+import { cursorFor } from '../../../src/lib/export/cursors.js';
+import { identityOf } from '../../../src/lib/export/settings-check.js';
 import { customerContainer } from '../../support/container.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
 
@@ -18,11 +20,11 @@ const deliveries = (from: number, to: number) =>
 const records = (from: number, to: number) => deliveries(from, to).map((d, i) => ({ ...d, created_at: Date.now() - 60_000 + i }));
 const append = (w: number, from: number, to: number) => services.ingest.ingest(w, 'deliveries', deliveries(from, to));
 
-/** The export messages a tick leads to for these workspaces: every shard expanded. */
-async function tickFor(workspaces: number[]): Promise<string[]> {
+/** The export messages a tick leads to for these workspaces: every page of their shards expanded. */
+async function tickFor(workspaces: number[], pageSize?: number): Promise<string[]> {
   const jobs: ExportJob[] = [];
-  const shards = new Set(workspaces.map(shardOf));
-  for (const shard of shards) await expandShard(services, shard, async (job) => { jobs.push(job); });
+  const queue: ShardJob[] = [...new Set(workspaces.map(shardOf))].map((shard) => ({ shard }));
+  for (let job = queue.shift(); job; job = queue.shift()) await expandShard(services, job, async (j) => { jobs.push(j); }, async (next) => { queue.push(next); }, pageSize);
   return jobs.filter((j) => workspaces.includes(j.workspaceId)).map((j) => `${workspaces.indexOf(j.workspaceId)}:${j.fileType}`).sort();
 }
 
@@ -36,23 +38,50 @@ async function exportAll(workspaces: number[]): Promise<void> {
 }
 
 describe('fan-out', () => {
-  it('the sweep: one message per (workspace, enabled file type), skipping running pairs and types v1 does not know', async () => {
+  it('the sweep: one message per (workspace, enabled file type), running pairs too, none for types v1 does not know', async () => {
     const c = await customerContainer();
     const [a, b, v1] = [freshWorkspace(), freshWorkspace(), freshWorkspace()];
     await services.integrations.put(a, { sasUrl: c.sasUrl, blobPath: 'a', files: ['deliveries', 'people'] });
     await services.integrations.put(b, { sasUrl: c.sasUrl, blobPath: 'b', files: ['events', 'delivery_contents'] });
     await services.integrations.put(v1, { sasUrl: c.sasUrl, blobPath: 'v1', schemaVersion: 'v1', files: ['subjects', 'events'] });
-    // a/people is exporting right now: its lease is held.
-    const cursor = await services.cursors.get(a, 'people');
-    await services.cursors.save({ ...cursor, leaseOwner: 'someone', leaseUntil: Date.now() + 60_000 });
-
     const jobs: ExportJob[] = [];
-    const result = await enqueueEnabled(services, services.integrations.list(), async (job) => { jobs.push(job); });
+    const result = await enqueueEnabled(services.integrations.list(), async (job) => { jobs.push(job); });
     const mine = jobs.filter((j) => [a, b, v1].includes(j.workspaceId)).map((j) => `${j.workspaceId - a}:${j.fileType}`).sort();
-    expect(mine).toEqual(['0:deliveries', '1:content', '1:events', '2:subjects']);
-    expect(result.running).toBeGreaterThanOrEqual(1);
-    // The marked pairs (the new integrations) are found by their shards too, the running one held back.
-    expect(await tickFor([a, b])).toEqual(['0:deliveries', '1:content', '1:events']);
+    expect(mine).toEqual(['0:deliveries', '0:people', '1:content', '1:events', '2:subjects']);
+    expect(result.enqueued).toBe(jobs.length);
+  });
+
+  it('a running pair is queued by its shard; its export answers busy and keeps the marker for the next tick', async () => {
+    const c = await customerContainer();
+    const w = freshWorkspace();
+    await services.integrations.put(w, { sasUrl: c.sasUrl, blobPath: `run${w}`, files: ['deliveries', 'people'] });
+    // w/people is exporting right now: its lease is held, on this integration's cursor.
+    const cursor = cursorFor(await services.cursors.get(w, 'people'), identityOf((await services.integrations.get(w))!, 'people').instance, 0);
+    await services.cursors.save({ ...cursor, leaseOwner: 'someone', leaseUntil: Date.now() + 60_000 });
+    expect(await tickFor([w])).toEqual(['0:deliveries', '0:people']);
+    expect((await services.exporter().run({ workspaceId: w, fileType: 'people' }, 'test')).status).toBe('busy');
+    await exportAll([w]); // deliveries exported, people still busy
+    expect(await tickFor([w])).toEqual(['0:people']);
+  });
+
+  it('a shard larger than a page: each invocation expands one page and chains the next, every marked pair once', async () => {
+    const first = freshWorkspace();
+    // 13 workspaces of one shard, 2 file types each: 26 markers, pages of 4.
+    const ws = Array.from({ length: 13 }, (_, i) => first + i * PENDING_SHARDS);
+    for (const w of ws) await new PendingPairs(services.storage).mark(w, ['deliveries', 'events']);
+    const jobs: ExportJob[] = [];
+    const pages: number[] = [];
+    const queue: ShardJob[] = [{ shard: shardOf(first) }];
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const before = jobs.length;
+      const r = await expandShard(services, job, async (j) => { jobs.push(j); }, async (next) => { queue.push(next); }, 4);
+      expect(r.enqueued).toBe(jobs.length - before);
+      pages.push(r.enqueued);
+    }
+    expect(Math.max(...pages)).toBeLessThanOrEqual(4);
+    const mine = jobs.filter((j) => ws.includes(j.workspaceId)).map((j) => `${j.workspaceId}|${j.fileType}`);
+    expect(mine.sort()).toEqual(ws.flatMap((w) => [`${w}|deliveries`, `${w}|events`]).sort());
+    expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(jobs.length / 4));
   });
 
   it('the sweep starts at most once per interval and walks every integration a page at a time', async () => {
@@ -149,7 +178,7 @@ describe('fan-out', () => {
     await append(w, 0, 5);
     // The shard's worker dies right after sending the pair's message (which is then lost too).
     const sent: ExportJob[] = [];
-    await expect(expandShard(services, shardOf(w), async (job) => { sent.push(job); throw new Error('crash'); })).rejects.toThrow('crash');
+    await expect(expandShard(services, { shard: shardOf(w) }, async (job) => { sent.push(job); throw new Error('crash'); }, async () => undefined)).rejects.toThrow('crash');
     expect(sent.length).toBeGreaterThan(0);
     expect(await tickFor([w])).toEqual(['0:deliveries']);
     // The export dies after writing its file, before it could clear the marker.

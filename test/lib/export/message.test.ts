@@ -15,4 +15,10 @@ describe('queue messages', () => {
     expect(parseFanOutMessage({ shard: 3, workspaceId: 1 })).toBeUndefined();
     expect(parseExportMessage({ shard: 3 }).success).toBe(false);
   });
+
+  it('a shard page message names where it starts with a marker key, nothing else', () => {
+    expect(parseFanOutMessage({ shard: 3, after: '4711|deliveries' })).toEqual({ shard: 3, after: '4711|deliveries' });
+    expect(parseFanOutMessage({ shard: 3, after: "4711|deliveries' or true" })).toBeUndefined();
+    expect(parseFanOutMessage({ shard: 3, after: '' })).toBeUndefined();
+  });
 });
