@@ -60,8 +60,10 @@ export function encodeSegment(fileType: FileType, records: readonly SourceRecord
     if (columns[name]) plan[name] = columns[name];
     delete columns[name];
   }
+  // One copy into the blob's buffer: the sections are kept as their parts until then.
   const head = encodeSection(rows, plan);
-  return { body: Buffer.concat([head, encodeSection(rows, columns)]), planBytes: head.length };
+  const planBytes = head.reduce((n, part) => n + part.length, 0);
+  return { body: Buffer.concat([...head, ...encodeSection(rows, columns)]), planBytes };
 }
 
 /**
@@ -86,7 +88,8 @@ export function recordAt(batch: SegmentBatch, i: number): SourceRecord {
 
 type Kind = 'f' | 'b' | 'a' | 's' | 'j';
 
-function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>): Buffer {
+/** A section as the parts it is made of, in order. */
+function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>): Buffer[] {
   const parts: Buffer[] = [];
   const cols: [string, Kind, number][] = [];
   for (const [name, values] of Object.entries(columns)) {
@@ -97,7 +100,7 @@ function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>
   const header = Buffer.from(JSON.stringify({ v: SEGMENT_FORMAT, n: rows, cols }));
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length);
-  return Buffer.concat([length, header, ...parts]);
+  return [length, header, ...parts];
 }
 
 function decodeSection(buffer: Buffer): { rows: number; columns: Record<string, Values> } {
