@@ -19,16 +19,20 @@ export { ownerColumn };
 /** Resolves the owners of one file's rows to those whose rows are anonymized. */
 export interface Anonymizer {
   column: 'internal_customer_id' | 'delivery_id';
+  /** Whether anyone in the workspace may be gone (false: no row is anonymized, nothing to resolve). */
+  anyGone(): Promise<boolean>;
   resolve(owners: Iterable<string>): Promise<Set<string>>;
 }
 
-export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt'>; deliveryOwners: Pick<DeliveryOwners, 'owners'> }, workspaceId: number, fileType: FileType, peopleSeq: number): Anonymizer | undefined {
+export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt' | 'anyGone'>; deliveryOwners: Pick<DeliveryOwners, 'owners'> }, workspaceId: number, fileType: FileType, peopleSeq: number): Anonymizer | undefined {
   const column = ownerColumn(fileType);
   if (!column) return undefined;
   const gone = (ids: Iterable<string>) => deps.people.goneAt(workspaceId, ids, peopleSeq);
-  if (column === 'internal_customer_id') return { column, resolve: gone };
+  const anyGone = () => deps.people.anyGone(workspaceId);
+  if (column === 'internal_customer_id') return { column, anyGone, resolve: gone };
   return {
     column,
+    anyGone,
     async resolve(deliveryIds) {
       const owners = await deps.deliveryOwners.owners(workspaceId, deliveryIds);
       const people = await gone([...owners.values()].filter((p): p is string => p !== null));

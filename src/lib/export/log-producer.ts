@@ -4,7 +4,8 @@
 // reads each segment once and hands the picked rows to the writer by column.
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import type { SourceLog } from '../source/source-log.js';
-import type { Values } from '../source/segment.js';
+import type { SegmentBatch, Values } from '../source/segment.js';
+import { KeyIndex, keyReader } from './key-index.js';
 import { anonymizeColumns, type Anonymizer } from './anonymize.js';
 import type { FileLimits, Producer } from './rows.js';
 
@@ -34,7 +35,8 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
   const withSeq = options.version === 'v4' && schema.columns.some((c) => c.name === 'seq_num');
   const { workspaceId, fileType, after } = range;
   return async (out) => {
-    const anonymize = options.anonymize;
+    // Nobody gone in the workspace (the usual case): no owners to collect and resolve.
+    const anonymize = options.anonymize && (await options.anonymize.anyGone()) ? options.anonymize : undefined;
     const plan = await planFile(source, limits, range, keyOf, anonymize?.column);
     await options.afterSourceRead?.();
     if (plan.rows === 0) return { rows: 0, end: plan.end };
@@ -69,44 +71,49 @@ function windowOf(since: number | undefined): (time: Values | undefined, i: numb
   return (time, i) => typeof time?.[i] === 'number' && (time[i] as number) >= since;
 }
 
-/** A record's primary key as one string (the columns joined by NUL), from its segment's columns. */
-function keyReader(primaryKey: readonly string[]): (columns: Columns, i: number) => string {
-  if (primaryKey.length === 1) {
-    const [name] = primaryKey;
-    return (columns, i) => String(columns[name]?.[i]);
-  }
-  return (columns, i) => primaryKey.map((name) => String(columns[name]?.[i])).join('\u0000');
-}
-
 /**
  * The plan, from the segments' plan sections: where the file ends (its row and byte limits), the
  * sequences of the versions a later version in the file replaces (a file carries each key once), and
  * the owners of its rows (in `ownerColumn`; possibly some of replaced versions too, which only costs a lookup).
+ * Keys are compared by their bytes as stored (key-index.ts): no string per row.
  */
-async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: (columns: Columns, i: number) => string, ownerColumn?: string) {
-  const latest = new Map<string, number>();
+async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, keyOf: ReturnType<typeof keyReader>, ownerColumn?: string) {
+  const keys = new KeyIndex();
   const superseded = new Set<number>();
   const owners = new Set<string>();
   const inWindow = windowOf(range.since);
   let end = range.after;
   let bytes = 0;
-  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan')) {
+  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { utf8: true })) {
     const { columns, size } = batch;
     const time = columns.timestamp;
-    const owner = ownerColumn === undefined ? undefined : columns[ownerColumn];
+    const key = keyOf(batch);
+    const owner = ownerColumn === undefined ? undefined : ownerOf(batch, ownerColumn);
     for (let i = start; i < stop; i++) {
       if (inWindow(time, i)) {
-        const key = keyOf(columns, i);
-        const earlier = latest.get(key);
-        if (earlier === undefined && latest.size > 0 && (latest.size >= limits.maxRowsPerFile || bytes + size[i] > limits.maxBytesPerFile)) break read;
-        if (earlier !== undefined) superseded.add(earlier);
-        latest.set(key, firstSeq + i);
-        if (typeof owner?.[i] === 'string') owners.add(owner[i] as string);
+        const { bytes: b, from, to } = key(i);
+        const k = keys.lookup(b, from, to);
+        if (k < 0) {
+          if (keys.size > 0 && (keys.size >= limits.maxRowsPerFile || bytes + size[i] > limits.maxBytesPerFile)) break read;
+          keys.add(b, from, to, firstSeq + i);
+        } else {
+          superseded.add(keys.replace(k, firstSeq + i));
+        }
+        const id = owner?.(i);
+        if (typeof id === 'string') owners.add(id);
         bytes += size[i];
       }
       end = firstSeq + i;
     }
   }
-  if (latest.size === 0) end = range.target;
-  return { rows: latest.size, superseded, owners, end };
+  if (keys.size === 0) end = range.target;
+  return { rows: keys.size, superseded, owners, end };
+}
+
+/** Record i's owner, from the column as decoded (a string only for the rows asked). */
+function ownerOf(batch: SegmentBatch, column: string): (i: number) => unknown {
+  const utf8 = batch.utf8?.[column];
+  if (utf8) return (i) => utf8.value(i);
+  const values = batch.columns[column];
+  return (i) => values?.[i];
 }

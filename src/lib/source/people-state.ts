@@ -337,6 +337,18 @@ export class PeopleState {
   }
 
   /**
+   * Whether anyone in the workspace may have been gone (deleted or suppressed) at any time: false
+   * when the gone index is empty (a person is never gone in the state without being in it).
+   */
+  async anyGone(workspaceId: number): Promise<boolean> {
+    await this.migrated(workspaceId);
+    await this.goneIndexBuilt(workspaceId);
+    const query = { filter: `PartitionKey eq '${workspaceId}'`, select: ['RowKey'] };
+    for await (const _ of this.goneTable.listEntities({ queryOptions: query })) return true;
+    return false;
+  }
+
+  /**
    * Those of `ids` that may have been gone: with few gone people in the workspace, the gone index
    * read whole (at most ids.size + 1 entities, keeping only members of `ids`); with more, all of `ids`.
    */

@@ -30,6 +30,33 @@ export interface SegmentBatch {
   size: ArrayLike<number>;
   /** Values by column name; a column absent here is null in every record. Only the plan columns for a plan read. */
   columns: Record<string, Values>;
+  /** Decoded with `utf8`: the string columns stored as UTF-8, as they are stored (not in `columns`). */
+  utf8?: Record<string, Utf8Column>;
+}
+
+/** How a segment is decoded: `utf8` keeps its UTF-8 string columns as bytes (Utf8Column), without a JS string per value. */
+export interface DecodeOptions {
+  utf8?: boolean;
+}
+
+/**
+ * A string column as stored: value i is the UTF-8 bytes [offsets[i], offsets[i + 1]) of `bytes`, or
+ * null where `nulls[i]` is 1. Reading it creates no string (value() does, for the few that need one).
+ */
+export class Utf8Column {
+  constructor(
+    readonly bytes: Buffer,
+    readonly offsets: Int32Array,
+    readonly nulls: Uint8Array,
+  ) {}
+
+  get length(): number {
+    return this.nulls.length;
+  }
+
+  value(i: number): string | null {
+    return this.nulls[i] === 1 ? null : this.bytes.toString('utf8', this.offsets[i], this.offsets[i + 1]);
+  }
 }
 
 export const SEGMENT_FORMAT = 2;
@@ -70,13 +97,14 @@ export function encodeSegment(fileType: FileType, records: readonly SourceRecord
  * A segment blob's records. `planBytes` undefined: a segment of an earlier version (a JSON array of
  * records). `buffer` may be only the plan section (a plan read); then only the plan columns are there.
  */
-export function decodeSegment(buffer: Buffer, planBytes: number | undefined): SegmentBatch {
+export function decodeSegment(buffer: Buffer, planBytes: number | undefined, options: DecodeOptions = {}): SegmentBatch {
   if (planBytes === undefined) return toColumns(JSON.parse(buffer.toString('utf8')) as SourceRecord[]);
-  const plan = decodeSection(buffer.subarray(0, planBytes));
+  const utf8 = options.utf8 ? {} : undefined;
+  const plan = decodeSection(buffer.subarray(0, planBytes), utf8);
   const size = plan.columns[SIZE_COLUMN] as ArrayLike<number>;
   delete plan.columns[SIZE_COLUMN];
-  const columns = buffer.length > planBytes ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes)).columns } : plan.columns;
-  return { rows: plan.rows, size, columns };
+  const columns = buffer.length > planBytes ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes), utf8).columns } : plan.columns;
+  return utf8 ? { rows: plan.rows, size, columns, utf8 } : { rows: plan.rows, size, columns };
 }
 
 /** Record `i` of a batch as an object: the segment's columns, null where the record had no value. */
@@ -103,14 +131,17 @@ function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>
   return [length, header, ...parts];
 }
 
-function decodeSection(buffer: Buffer): { rows: number; columns: Record<string, Values> } {
+/** A section's columns; with `utf8`, its UTF-8 string columns go there as Utf8Columns instead. */
+function decodeSection(buffer: Buffer, utf8?: Record<string, Utf8Column>): { rows: number; columns: Record<string, Values> } {
   const headerEnd = 4 + buffer.readUInt32LE(0);
   const header = JSON.parse(buffer.toString('utf8', 4, headerEnd)) as { v: number; n: number; cols: [string, Kind, number][] };
   if (header.v !== SEGMENT_FORMAT) throw new Error(`source segment format ${header.v} is not known to this version`);
   const columns: Record<string, Values> = {};
   let at = headerEnd;
   for (const [name, kind, bytes] of header.cols) {
-    columns[name] = decodeColumn(kind, buffer.subarray(at, at + bytes), header.n);
+    const part = buffer.subarray(at, at + bytes);
+    if (utf8 && (kind === 'a' || kind === 's')) utf8[name] = utf8Column(part, header.n);
+    else columns[name] = decodeColumn(kind, part, header.n);
     at += bytes;
   }
   return { rows: header.n, columns };
@@ -159,7 +190,8 @@ function encodeColumn(values: ArrayLike<unknown>): [Kind, Buffer] {
   return ['j', Buffer.from(JSON.stringify(Array.from(values, (v) => v ?? null)))];
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 code unit of a surrogate pair without its other half (UTF-8 cannot carry it). */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Average length from which string values are decoded one by one (a slice would keep the column's whole text alive). */
 const SLICE_MAX_AVERAGE = 256;
 
@@ -190,6 +222,21 @@ function decodeColumn(kind: Kind, bytes: Buffer, n: number): Values {
     return JSON.parse(bytes.toString('utf8')) as unknown[];
   }
   return out;
+}
+
+function utf8Column(bytes: Buffer, n: number): Utf8Column {
+  const lengths = new Int32Array(n);
+  Buffer.from(lengths.buffer).set(bytes.subarray(0, n * 4));
+  const offsets = new Int32Array(n + 1);
+  const nulls = new Uint8Array(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = at;
+    if (lengths[i] < 0) nulls[i] = 1;
+    else at += lengths[i];
+  }
+  offsets[n] = at;
+  return new Utf8Column(bytes.subarray(n * 4), offsets, nulls);
 }
 
 function toColumns(records: readonly SourceRecord[]): SegmentBatch {

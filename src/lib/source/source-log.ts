@@ -14,7 +14,7 @@ import { pad20 } from '../contract/naming.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound, SystemError } from '../platform/errors.js';
 import { PendingPairs } from './pending.js';
-import { decodeSegment, encodeSegment, recordAt, type SegmentBatch, type SourceRecord } from './segment.js';
+import { decodeSegment, encodeSegment, recordAt, type DecodeOptions, type SegmentBatch, type SourceRecord } from './segment.js';
 
 export type { SourceRecord };
 
@@ -192,9 +192,10 @@ export class SourceLog {
 
   /**
    * The records afterSeq < seq_num <= throughSeq by segment, in seq_num order, by column: every column
-   * ('all'), or only the plan columns and sizes ('plan': a range read of each segment's plan section).
+   * ('all'), or only the plan columns and sizes ('plan': a range read of each segment's plan section);
+   * `decode` as decodeSegment's (`utf8`: string columns as their bytes).
    */
-  async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all'): AsyncGenerator<SegmentSlice> {
+  async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all', decode: DecodeOptions = {}): AsyncGenerator<SegmentSlice> {
     if (throughSeq <= afterSeq) return;
     const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
     // Download ahead while the caller consumes the current segment: up to a few segments and a
@@ -209,7 +210,7 @@ export class SourceLog {
         else {
           const segment = next.value;
           const bytes = (part === 'plan' ? segment.planBytes : segment.bytes) ?? READ_AHEAD_BYTES; // an earlier version's: unknown
-          const batch = this.loadSegment(segment, part);
+          const batch = this.loadSegment(segment, part, decode);
           batch.catch(() => undefined);
           ahead.push({ segment, bytes, batch });
           aheadBytes += bytes;
@@ -292,12 +293,12 @@ export class SourceLog {
   }
 
   /** A segment's records: all of them, or only its plan section ('plan'). */
-  async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes' | 'bytes'>, part: 'plan' | 'all' = 'all'): Promise<SegmentBatch> {
+  async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes' | 'bytes'>, part: 'plan' | 'all' = 'all', decode: DecodeOptions = {}): Promise<SegmentBatch> {
     const blob = this.storage.sourceContainer.getBlockBlobClient(segment.blob);
     // With a length, one request (without, the SDK asks for the blob's properties first).
     const length = part === 'plan' && segment.planBytes !== undefined ? segment.planBytes : segment.bytes;
     const buffer = length === undefined ? await blob.downloadToBuffer() : await blob.downloadToBuffer(0, length);
-    return decodeSegment(buffer, segment.planBytes);
+    return decodeSegment(buffer, segment.planBytes, decode);
   }
 
   private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number; bytes: number }> {

@@ -39,7 +39,7 @@ describe('anonymizeColumns', () => {
 });
 
 describe('anonymizer', () => {
-  const people = { goneAt: async (_ws: number, ids: Iterable<string>, seq: number) => new Set([...ids].filter((id) => id === 'gone' && seq >= 5)) };
+  const people = { anyGone: async () => true, goneAt: async (_ws: number, ids: Iterable<string>, seq: number) => new Set([...ids].filter((id) => id === 'gone' && seq >= 5)) };
   const deliveryOwners = { owners: async () => new Map<string, string | null>([['d1', 'gone'], ['d2', 'alive'], ['d3', null]]) };
 
   it('resolves content deliveries to those of gone people; unknown and person-less deliveries are not', async () => {
