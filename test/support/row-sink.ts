@@ -1,5 +1,6 @@
 // A RowSink that keeps what a producer hands over as row objects. Rows handed over by column become
-// objects without their null columns (a column absent from the call is null in every row).
+// objects without their null columns (a column absent from the call is null in every row; a column
+// given as UTF-8 bytes becomes strings).
 import type { Row } from '../../src/lib/parquet/writer.js';
 import type { RowSink } from '../../src/lib/export/rows.js';
 
@@ -11,7 +12,10 @@ export function collectRows(): RowSink & { rows: Row[] } {
     async columns(columns, length) {
       for (let i = 0; i < length; i++) {
         const row: Row = {};
-        for (const [name, values] of Object.entries(columns)) if (values[i] !== null && values[i] !== undefined) row[name] = values[i];
+        for (const [name, values] of Object.entries(columns)) {
+          const value = 'utf8' in values ? values.value(i) : values[i];
+          if (value !== null && value !== undefined) row[name] = value;
+        }
         rows.push(row);
       }
     },

@@ -12,7 +12,7 @@
 import { ownerColumn, type FileType } from '../contract/schemas.js';
 import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
-import type { Values } from '../source/segment.js';
+import { Utf8Column, type Values } from '../source/segment.js';
 
 export { ownerColumn };
 
@@ -41,13 +41,19 @@ export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt' | 'anyGone
   };
 }
 
-/** Anonymizes, in rows given by column, each row whose owner (its `column` value) is in `anonymized`. */
-export function anonymizeColumns(columns: Record<string, Values>, column: Anonymizer['column'], anonymized: Set<string>): void {
+/**
+ * Anonymizes, in rows given by column, each row whose owner (its `column` value) is in `anonymized`.
+ * Columns may be UTF-8 bytes (Utf8Column): a value is then nulled by its flag.
+ */
+export function anonymizeColumns(columns: Record<string, Values | Utf8Column>, column: Anonymizer['column'], anonymized: Set<string>): void {
   const owners = columns[column];
   const target = columns[column === 'delivery_id' ? 'recipient' : 'internal_customer_id'];
   if (!owners || !target) return;
+  const ownerAt = owners instanceof Utf8Column ? (i: number) => owners.value(i) : (i: number) => owners[i];
   for (let i = 0; i < owners.length; i++) {
-    const owner = owners[i];
-    if (typeof owner === 'string' && anonymized.has(owner)) target[i] = null;
+    const owner = ownerAt(i);
+    if (typeof owner !== 'string' || !anonymized.has(owner)) continue;
+    if (target instanceof Utf8Column) target.nulls[i] = 1;
+    else target[i] = null;
   }
 }

@@ -4,7 +4,7 @@
 // reads each segment once and hands the picked rows to the writer by column.
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
 import type { SourceLog } from '../source/source-log.js';
-import type { SegmentBatch, Values } from '../source/segment.js';
+import type { SegmentBatch, Utf8Column, Values } from '../source/segment.js';
 import { KeyIndex, keyReader } from './key-index.js';
 import { anonymizeColumns, type Anonymizer } from './anonymize.js';
 import type { FileLimits, Producer } from './rows.js';
@@ -27,7 +27,7 @@ export interface LogProducerOptions {
   afterSourceRead?(): void | Promise<void>;
 }
 
-type Columns = Record<string, Values>;
+type Columns = Record<string, Values | Utf8Column>;
 
 export function logProducer(source: SourceLog, limits: FileLimits, range: LogRange, options: LogProducerOptions): Producer {
   const schema = SCHEMAS[range.fileType];
@@ -44,7 +44,8 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
     const anonymized = anonymize && (await anonymize.resolve(plan.owners));
     const inWindow = windowOf(range.since);
     let rows = 0;
-    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all')) {
+    // String columns stay UTF-8 bytes from the segment to the parquet page: no JS string per value.
+    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { utf8: true })) {
       // Every record in range but the versions a later one replaced, and those outside the events window.
       const time = batch.columns.timestamp;
       const picked: number[] = [];
@@ -55,6 +56,10 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       for (const name in batch.columns) {
         const values = batch.columns[name];
         if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : picked.map((i) => values[i]);
+      }
+      for (const name in batch.utf8) {
+        const values = batch.utf8[name];
+        if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : values.pick(picked);
       }
       if (withSeq) columns.seq_num = picked.map((i) => firstSeq + i);
       if (anonymized?.size) anonymizeColumns(columns, anonymize!.column, anonymized);

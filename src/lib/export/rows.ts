@@ -1,12 +1,12 @@
 // What a producer hands the file writer: rows in file order, and where in the run the file ends.
-import type { Row } from '../parquet/writer.js';
+import type { ColumnValues, Row } from '../parquet/writer.js';
 
 export { approxSize } from '../source/segment.js';
 
 /** Where a producer's rows go: one at a time, or many at once by column (see ParquetFileWriter.writeColumns). */
 export interface RowSink {
   row(row: Row): Promise<void> | void;
-  columns(columns: Readonly<Record<string, ArrayLike<unknown>>>, length: number): Promise<void>;
+  columns(columns: Readonly<Record<string, ColumnValues>>, length: number): Promise<void>;
 }
 
 /**

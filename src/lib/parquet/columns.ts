@@ -9,3 +9,16 @@ export interface Column {
   readonly type: ColumnType;
   readonly required: boolean;
 }
+
+/**
+ * A string column as UTF-8 bytes, which writeColumns takes without a JS string per value: value i is
+ * bytes[offsets[i], offsets[i + 1]), or null where nulls[i] is 1. `value(i)` gives it as a string.
+ */
+export interface Utf8Values {
+  readonly utf8: true;
+  readonly length: number;
+  readonly bytes: Uint8Array;
+  readonly offsets: Int32Array;
+  readonly nulls: Uint8Array;
+  value(i: number): string | null;
+}

@@ -35,7 +35,7 @@ import {
 import { PAGE_FIELDS, createPageFramer } from './pages.js';
 import { createSnappy } from './snappy.js';
 import { framingWorker, type Framed } from './worker.js';
-import type { Column } from './columns.js';
+import type { Column, Utf8Values } from './columns.js';
 
 export type { ParquetCodec } from './encode.js';
 
@@ -72,6 +72,11 @@ export interface ParquetFileOptions {
 }
 
 export type Row = Record<string, unknown>;
+
+/** A column's values for writeColumns(): by row, or a string column's UTF-8 bytes. */
+export type ColumnValues = ArrayLike<unknown> | Utf8Values;
+
+const isUtf8 = (values: ColumnValues): values is Utf8Values => (values as Utf8Values).utf8 === true;
 
 export interface ParquetFileResult {
   rows: number;
@@ -322,14 +327,14 @@ export class ParquetFileWriter {
   }
 
   /**
-   * Writes `length` rows given by column: `columns[name][i]` is row i's value, and a column absent
-   * from `columns` is null in every row. The same rows as write() of each row, without row objects
+   * Writes `length` rows given by column: `columns[name][i]` is row i's value (a string column may
+   * be given as its UTF-8 bytes, Utf8Values), and a column absent from `columns` is null in every row. The same rows as write() of each row, without row objects
    * (the export's source segments are stored by column). Row groups are cut between chunks of at
    * most COLUMN_CHUNK_ROWS rows, fewer when rows are big (sized by the previous chunk's rows). A value a column cannot hold throws and fails the writer (unlike
    * write(), whose rejected row leaves it usable): the rows come from validated storage, not a caller.
    * Await the result, as for write().
    */
-  async writeColumns(columns: Readonly<Record<string, ArrayLike<unknown>>>, length: number): Promise<void> {
+  async writeColumns(columns: Readonly<Record<string, ColumnValues>>, length: number): Promise<void> {
     if (this.state !== 'open') this.throwState('writeColumns');
     const buffers = this.buffers;
     const values = this.names.map((name) => columns[name]);
@@ -344,6 +349,7 @@ export class ParquetFileWriter {
           const column = values[c];
           let rowIndex = this.totalRows;
           if (column === undefined) for (let i = from; i < to; i++) bytes += buffer.push(null, rowIndex++);
+          else if (isUtf8(column)) bytes += buffer.pushUtf8(column, from, to, rowIndex);
           else for (let i = from; i < to; i++) bytes += buffer.push(column[i], rowIndex++);
         }
       } catch (err) {

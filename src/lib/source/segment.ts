@@ -16,6 +16,7 @@
 // Segments of earlier versions are a JSON array of records (no planBytes in their index entity):
 // still read, by converting them to columns.
 import { ownerColumn, SCHEMAS, type FileType } from '../contract/schemas.js';
+import type { Utf8Values } from '../parquet/columns.js';
 
 /** A record as ingested: column values by name (timestamps as epoch ms), without workspace_id and seq_num. */
 export type SourceRecord = Record<string, unknown>;
@@ -43,12 +44,34 @@ export interface DecodeOptions {
  * A string column as stored: value i is the UTF-8 bytes [offsets[i], offsets[i + 1]) of `bytes`, or
  * null where `nulls[i]` is 1. Reading it creates no string (value() does, for the few that need one).
  */
-export class Utf8Column {
+export class Utf8Column implements Utf8Values {
+  readonly utf8 = true;
+
   constructor(
     readonly bytes: Buffer,
     readonly offsets: Int32Array,
+    /** Writable: anonymization nulls a value by setting its flag. */
     readonly nulls: Uint8Array,
   ) {}
+
+  /** The values of the given records, in that order, as a column of their own. */
+  pick(records: readonly number[]): Utf8Column {
+    const n = records.length;
+    let size = 0;
+    for (const i of records) size += this.offsets[i + 1] - this.offsets[i];
+    const bytes = Buffer.allocUnsafe(size);
+    const offsets = new Int32Array(n + 1);
+    const nulls = new Uint8Array(n);
+    let at = 0;
+    for (let j = 0; j < n; j++) {
+      const i = records[j];
+      offsets[j] = at;
+      nulls[j] = this.nulls[i];
+      at += this.bytes.copy(bytes, at, this.offsets[i], this.offsets[i + 1]);
+    }
+    offsets[n] = at;
+    return new Utf8Column(bytes, offsets, nulls);
+  }
 
   get length(): number {
     return this.nulls.length;

@@ -11,6 +11,7 @@ import {
   type Row,
 } from '../../../src/lib/parquet/writer.js';
 import { FILE_TYPES, V1_FILE_TYPES, columnsFor, type Column, type FileType, type SchemaVersion } from '../../../src/lib/contract/schemas.js';
+import type { Utf8Values } from '../../../src/lib/parquet/columns.js';
 
 const scratch = parquetScratch('parquet-test-');
 
@@ -301,6 +302,43 @@ describe('ParquetFileWriter: writeColumns', () => {
     const path = scratch.path();
     writeFileSync(path, sink.bytes());
     expect((await query(`SELECT delivery_id, length(body) AS n FROM read_parquet('${path}')`)).map((r) => [r.delivery_id, Number(r.n)])).toEqual(rows.map((r) => [r.delivery_id, 100_000]));
+  });
+
+  /** A string column as UTF-8 bytes (Utf8Values), as the export hands source segments' columns over. */
+  const utf8 = (values: readonly unknown[]): Utf8Values => {
+    const parts = values.map((v) => (typeof v === 'string' ? Buffer.from(v) : null));
+    const offsets = new Int32Array(values.length + 1);
+    for (let i = 0; i < parts.length; i++) offsets[i + 1] = offsets[i] + (parts[i]?.length ?? 0);
+    const bytes = Buffer.concat(parts.filter((p) => p !== null));
+    const nulls = Uint8Array.from(parts, (p) => (p === null ? 1 : 0));
+    return { utf8: true, length: values.length, bytes, offsets, nulls, value: (i) => (parts[i] === null ? null : bytes.toString('utf8', offsets[i], offsets[i + 1])) };
+  };
+
+  it('string columns given as UTF-8 bytes make the same file as strings: dictionary, PLAIN, nulls, non-ASCII', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    const rows = sampleRows(columns, 2500).map((r, i) => ({ ...r, subject_id: i % 7 === 0 ? null : `é中😀 ${i % 3}`, delivery_type: ['email', 'push'][i % 2] }));
+    const strings = await writeRows(columns, rows, { rowGroupRows: 1000, pageBytes: 4096 });
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink, rowGroupRows: 1000, pageBytes: 4096 });
+    for (const [from, to] of [[0, 7], [7, 1700], [1700, 2500]]) {
+      const part = byColumn(columns, rows.slice(from, to));
+      const given = Object.fromEntries(Object.entries(part).map(([name, values]) => [name, columns.find((c) => c.name === name)!.type === 'STRING' ? utf8(values) : values]));
+      await writer.writeColumns(given, to - from);
+    }
+    await writer.finish();
+    // byte for byte: the same pages, dictionaries and statistics
+    expect(Buffer.compare(Buffer.from(sink.bytes()), Buffer.from(strings.sink.bytes()))).toBe(0);
+    const path = scratch.path();
+    writeFileSync(path, sink.bytes());
+    expect(await readBack(path, columns)).toEqual(await readBack(strings.path, columns));
+  });
+
+  it('UTF-8 bytes for a column that is not a string, or a null where one is required, fail the writer', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    const number = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    await expect(number.writeColumns({ workspace_id: utf8(['1']), delivery_id: utf8(['d']) }, 1)).rejects.toThrow(/workspace_id expects an integer/);
+    const required = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    await expect(required.writeColumns({ workspace_id: [1, 2], delivery_id: utf8(['d', null]) }, 2)).rejects.toThrow(/delivery_id/);
   });
 
   it('a value a column cannot hold fails the writer', async () => {
