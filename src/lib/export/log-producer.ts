@@ -29,6 +29,15 @@ export interface LogProducerOptions {
 
 type Columns = Record<string, Values | Utf8Column>;
 
+/**
+ * Bytes of source segments a plan keeps for its write (per export): half for segments read whole,
+ * half for plan sections (the write then downloads only the rest of those). Beyond it, the write
+ * reads segments whole again.
+ */
+const HOLD_BYTES = 32 * 1024 * 1024;
+/** A segment whose plan section is at least 1/WHOLE_RATIO of it is read whole by the plan. */
+const WHOLE_RATIO = 4;
+
 export function logProducer(source: SourceLog, limits: FileLimits, range: LogRange, options: LogProducerOptions): Producer {
   const schema = SCHEMAS[range.fileType];
   const keyOf = keyReader(schema.primaryKey);
@@ -45,7 +54,12 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
     const inWindow = windowOf(range.since);
     let rows = 0;
     // String columns stay UTF-8 bytes from the segment to the parquet page: no JS string per value.
-    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { utf8: true })) {
+    const held = (firstSeq: number) => {
+      const batch = plan.held.get(firstSeq);
+      plan.held.delete(firstSeq);
+      return batch;
+    };
+    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { utf8: true }, plan: held })) {
       // Every record in range but the versions a later one replaced, and those outside the events window.
       const time = batch.columns.timestamp;
       const picked: number[] = [];
@@ -89,7 +103,23 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
   const inWindow = windowOf(range.since);
   let end = range.after;
   let bytes = 0;
-  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { utf8: true })) {
+  // What the plan reads is kept for the write (HOLD_BYTES): segments of small rows are read whole
+  // (the plan section is a good part of them: one request instead of two), and the write reads
+  // only the rest of those read by their plan section.
+  const held = new Map<number, SegmentBatch>();
+  let heldBytes = 0;
+  let wholeBytes = 0;
+  const whole = ({ bytes, planBytes }: { bytes: number; planBytes: number }) => {
+    if (planBytes * WHOLE_RATIO < bytes || wholeBytes + bytes > HOLD_BYTES / 2) return false;
+    wholeBytes += bytes;
+    return true;
+  };
+  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { decode: { utf8: true }, whole })) {
+    const planSection = batch.whole ? 0 : (batch.planBytes ?? Infinity);
+    if (heldBytes + planSection <= HOLD_BYTES / 2) {
+      held.set(firstSeq, batch);
+      heldBytes += planSection;
+    }
     const { columns, size } = batch;
     const time = columns.timestamp;
     const key = keyOf(batch);
@@ -112,7 +142,7 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
     }
   }
   if (keys.size === 0) end = range.target;
-  return { rows: keys.size, superseded, owners, end };
+  return { rows: keys.size, superseded, owners, end, held };
 }
 
 /** Record i's owner, from the column as decoded (a string only for the rows asked). */

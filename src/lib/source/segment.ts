@@ -33,6 +33,10 @@ export interface SegmentBatch {
   columns: Record<string, Values>;
   /** Decoded with `utf8`: the string columns stored as UTF-8, as they are stored (not in `columns`). */
   utf8?: Record<string, Utf8Column>;
+  /** The length of the segment's plan section (absent for an earlier version's segment). */
+  planBytes?: number;
+  /** Every column is here: the whole segment was read, not only its plan section. */
+  whole?: boolean;
 }
 
 /** How a segment is decoded: `utf8` keeps its UTF-8 string columns as bytes (Utf8Column), without a JS string per value. */
@@ -126,8 +130,17 @@ export function decodeSegment(buffer: Buffer, planBytes: number | undefined, opt
   const plan = decodeSection(buffer.subarray(0, planBytes), utf8);
   const size = plan.columns[SIZE_COLUMN] as ArrayLike<number>;
   delete plan.columns[SIZE_COLUMN];
-  const columns = buffer.length > planBytes ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes), utf8).columns } : plan.columns;
-  return utf8 ? { rows: plan.rows, size, columns, utf8 } : { rows: plan.rows, size, columns };
+  const whole = buffer.length > planBytes;
+  const columns = whole ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes), utf8).columns } : plan.columns;
+  return utf8 ? { rows: plan.rows, size, columns, utf8, planBytes, whole } : { rows: plan.rows, size, columns, planBytes, whole };
+}
+
+/** A segment's records from its plan section (decoded alone, the same way) and the rest of its bytes. */
+export function decodeRest(plan: SegmentBatch, rest: Buffer, options: DecodeOptions = {}): SegmentBatch {
+  const utf8 = options.utf8 ? { ...plan.utf8 } : undefined;
+  const columns = { ...plan.columns, ...decodeSection(rest, utf8).columns };
+  const { rows, size, planBytes } = plan;
+  return utf8 ? { rows, size, columns, utf8, planBytes, whole: true } : { rows, size, columns, planBytes, whole: true };
 }
 
 /** Record `i` of a batch as an object: the segment's columns, null where the record had no value. */

@@ -14,7 +14,7 @@ import { pad20 } from '../contract/naming.js';
 import type { FileType } from '../contract/schemas.js';
 import { isConflict, isNotFound, SystemError } from '../platform/errors.js';
 import { PendingPairs } from './pending.js';
-import { decodeSegment, encodeSegment, recordAt, type DecodeOptions, type SegmentBatch, type SourceRecord } from './segment.js';
+import { decodeRest, decodeSegment, encodeSegment, recordAt, type DecodeOptions, type SegmentBatch, type SourceRecord } from './segment.js';
 
 export type { SourceRecord };
 
@@ -24,6 +24,19 @@ export interface SegmentSlice {
   batch: SegmentBatch;
   start: number;
   end: number;
+}
+
+/** How slices() reads. */
+export interface SliceOptions {
+  /** As decodeSegment's (`utf8`: string columns as their bytes). */
+  decode?: DecodeOptions;
+  /** Plan reads: whether to download this segment whole instead of its plan section alone (asked once per segment, in order). */
+  whole?(segment: { bytes: number; planBytes: number }): boolean;
+  /**
+   * A segment the caller already holds from a plan read (decoded the same way), by its first
+   * sequence: whole, it is not downloaded again; its plan section only, the rest of it is.
+   */
+  plan?(firstSeq: number): SegmentBatch | undefined;
 }
 
 export interface Head {
@@ -193,9 +206,9 @@ export class SourceLog {
   /**
    * The records afterSeq < seq_num <= throughSeq by segment, in seq_num order, by column: every column
    * ('all'), or only the plan columns and sizes ('plan': a range read of each segment's plan section);
-   * `decode` as decodeSegment's (`utf8`: string columns as their bytes).
+   * SliceOptions: segments read whole by a plan, and those a plan read is not repeated for.
    */
-  async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all', decode: DecodeOptions = {}): AsyncGenerator<SegmentSlice> {
+  async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all', options: SliceOptions = {}): AsyncGenerator<SegmentSlice> {
     if (throughSeq <= afterSeq) return;
     const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
     // Download ahead while the caller consumes the current segment: up to a few segments and a
@@ -209,9 +222,13 @@ export class SourceLog {
         if (next.done) listed = true;
         else {
           const segment = next.value;
-          const bytes = (part === 'plan' ? segment.planBytes : segment.bytes) ?? READ_AHEAD_BYTES; // an earlier version's: unknown
-          const batch = this.loadSegment(segment, part, decode);
+          const plan = part === 'all' ? options.plan?.(segment.firstSeq) : undefined;
+          const { planBytes: planSize, bytes: size } = segment;
+          // Only segments of this version say their size, and have a plan section to read alone.
+          const read = part === 'plan' && planSize !== undefined && size !== undefined && options.whole?.({ bytes: size, planBytes: planSize }) ? 'all' : part;
+          const batch = plan?.whole ? Promise.resolve(plan) : plan ? this.loadRest(segment, plan, options.decode) : this.loadSegment(segment, read, options.decode);
           batch.catch(() => undefined);
+          const bytes = plan?.whole ? 0 : ((read === 'plan' ? planSize : size) ?? READ_AHEAD_BYTES);
           ahead.push({ segment, bytes, batch });
           aheadBytes += bytes;
         }
@@ -299,6 +316,15 @@ export class SourceLog {
     const length = part === 'plan' && segment.planBytes !== undefined ? segment.planBytes : segment.bytes;
     const buffer = length === undefined ? await blob.downloadToBuffer() : await blob.downloadToBuffer(0, length);
     return decodeSegment(buffer, segment.planBytes, decode);
+  }
+
+  /** A segment's records, its plan section given (decoded): a range read of the rest. */
+  private async loadRest(segment: Pick<SegmentRef, 'blob' | 'planBytes' | 'bytes'>, plan: SegmentBatch, decode: DecodeOptions = {}): Promise<SegmentBatch> {
+    const { planBytes, bytes } = segment;
+    if (planBytes === undefined || bytes === undefined) return this.loadSegment(segment, 'all', decode);
+    if (bytes === planBytes) return plan;
+    const rest = await this.storage.sourceContainer.getBlockBlobClient(segment.blob).downloadToBuffer(planBytes, bytes - planBytes);
+    return decodeRest(plan, rest, decode);
   }
 
   private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number; bytes: number }> {

@@ -1,4 +1,5 @@
-import { describe, expect, it, beforeAll } from 'vitest';
+import { describe, expect, it, beforeAll, vi } from 'vitest';
+import type { SegmentBatch } from '../../../src/lib/source/segment.js';
 import { SourceLog } from '../../../src/lib/source/source-log.js';
 import type { AppStorage } from '../../../src/lib/platform/storage.js';
 import { int64, TABLES } from '../../../src/lib/platform/storage.js';
@@ -126,5 +127,55 @@ describe('source log', () => {
     expect(await log.head(ws, 'deliveries')).toMatchObject({ seq: 8, lastSeqKeyedFrom: 8 });
     expect(await read(0, 8)).toEqual(['1:a', '2:b', '3:c', '4:d', '5:e', '6:f', '7:g', '8:h']);
     expect(await read(5, 8)).toEqual(['6:f', '7:g', '8:h']);
+  });
+});
+
+describe('source log: a plan read kept for the write', () => {
+  /** Blob downloads of the source container, counted by range: whole, plan section, rest. */
+  function countDownloads() {
+    const seen: string[] = [];
+    const container = storage.sourceContainer;
+    const original = container.getBlockBlobClient.bind(container);
+    const spy = vi.spyOn(container, 'getBlockBlobClient').mockImplementation((name: string) => {
+      const client = original(name);
+      const download = client.downloadToBuffer.bind(client);
+      vi.spyOn(client, 'downloadToBuffer').mockImplementation(((offset?: number, count?: number) => {
+        seen.push(offset ? 'rest' : 'from0');
+        return download(offset, count);
+      }) as typeof client.downloadToBuffer);
+      return client;
+    });
+    return { seen, restore: () => spy.mockRestore() };
+  }
+
+  it('segments read whole by the plan are not downloaded again; those read by their plan section only, the rest of them', async () => {
+    const ws = freshWorkspace();
+    const records = (from: number) => Array.from({ length: 3 }, (_, i) => ({ delivery_id: `d${from + i}`, internal_customer_id: `p${i}`, delivery_type: 'email', campaign_id: from + i, created_at: 1000 + i, subject_id: 'é中😀' }));
+    for (let k = 0; k < 4; k++) await log.append(ws, [{ fileType: 'deliveries', records: records(3 * k) }]);
+    const expected: unknown[] = [];
+    for await (const r of log.read(ws, 'deliveries', 0, 12)) expected.push(r);
+    const downloads = countDownloads();
+    try {
+      const held = new Map<number, SegmentBatch>();
+      let asked = 0;
+      // the first two whole, the others by their plan section
+      for await (const { firstSeq, batch } of log.slices(ws, 'deliveries', 0, 12, 'plan', { decode: { utf8: true }, whole: () => asked++ < 2 })) held.set(firstSeq, batch);
+      expect([...held.values()].map((b) => b.whole)).toEqual([true, true, false, false]);
+      expect(downloads.seen).toEqual(['from0', 'from0', 'from0', 'from0']);
+      downloads.seen.length = 0;
+      const got: unknown[] = [];
+      for await (const { firstSeq, batch, start, end } of log.slices(ws, 'deliveries', 0, 12, 'all', { decode: { utf8: true }, plan: (seq) => held.get(seq) })) {
+        for (let i = start; i < end; i++) {
+          const record: Record<string, unknown> = {};
+          for (const [name, values] of Object.entries(batch.columns)) record[name] = values[i] ?? null;
+          for (const [name, values] of Object.entries(batch.utf8 ?? {})) record[name] = values.value(i);
+          got.push({ seq: firstSeq + i, record });
+        }
+      }
+      expect(downloads.seen).toEqual(['rest', 'rest']);
+      expect(got).toEqual(expected);
+    } finally {
+      downloads.restore();
+    }
   });
 });
