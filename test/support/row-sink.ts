@@ -13,7 +13,8 @@ export function collectRows(): RowSink & { rows: Row[] } {
       for (let i = 0; i < length; i++) {
         const row: Row = {};
         for (const [name, values] of Object.entries(columns)) {
-          const value = 'utf8' in values ? values.value(i) : values[i];
+          // as the writer reads them: UTF-8 bytes, and NaN for null in a Float64Array
+          const value = 'utf8' in values ? values.value(i) : values instanceof Float64Array && Number.isNaN(values[i]) ? null : values[i];
           if (value !== null && value !== undefined) row[name] = value;
         }
         rows.push(row);

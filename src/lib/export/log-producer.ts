@@ -59,23 +59,25 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       plan.held.delete(firstSeq);
       return batch;
     };
-    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { utf8: true }, plan: held })) {
+    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { asStored: true }, plan: held })) {
       // Every record in range but the versions a later one replaced, and those outside the events window.
       const time = batch.columns.timestamp;
       const picked: number[] = [];
       for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
       if (picked.length === 0) continue;
       const all = picked.length === batch.rows;
-      const columns: Columns = { workspace_id: new Array(picked.length).fill(workspaceId) };
+      const columns: Columns = { workspace_id: new Float64Array(picked.length).fill(workspaceId) };
       for (const name in batch.columns) {
         const values = batch.columns[name];
-        if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : picked.map((i) => values[i]);
+        if (name === 'workspace_id' || name === 'seq_num') continue;
+        // numbers stay a Float64Array (NaN: null, as stored)
+        columns[name] = all ? values : values instanceof Float64Array ? Float64Array.from(picked, (i) => values[i]) : picked.map((i) => values[i]);
       }
       for (const name in batch.utf8) {
         const values = batch.utf8[name];
         if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : values.pick(picked);
       }
-      if (withSeq) columns.seq_num = picked.map((i) => firstSeq + i);
+      if (withSeq) columns.seq_num = Float64Array.from(picked, (i) => firstSeq + i);
       if (anonymized?.size) anonymizeColumns(columns, anonymize!.column, anonymized);
       await out.columns(columns, picked.length);
       rows += picked.length;
@@ -114,7 +116,7 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
     wholeBytes += bytes;
     return true;
   };
-  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { decode: { utf8: true }, whole })) {
+  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { decode: { asStored: true }, whole })) {
     const planSection = batch.whole ? 0 : (batch.planBytes ?? Infinity);
     if (heldBytes + planSection <= HOLD_BYTES / 2) {
       held.set(firstSeq, batch);

@@ -145,6 +145,8 @@ export interface ColumnBuffer {
   push(value: unknown, rowIndex: number): number;
   /** Appends rows [from, to) of a UTF-8 string column (`rowIndex`: the first one's); returns their approximate size. */
   pushUtf8(values: Utf8Values, from: number, to: number, rowIndex: number): number;
+  /** Appends rows [from, to) of numbers, NaN for null (`rowIndex`: the first one's); returns their approximate size. */
+  pushFloat64(values: Float64Array, from: number, to: number, rowIndex: number): number;
   /** Drops the value pushed for row `n` (a row rejected half-way) if there is one. */
   truncate(n: number): void;
   /** Stages the buffered rows' pages as one column chunk, then empties the buffer. */
@@ -202,6 +204,13 @@ abstract class BaseBuffer {
     return size;
   }
 
+  /** Numbers (NaN: null) one by one: push() refuses them where they do not fit (Int64Buffer takes them directly). */
+  pushFloat64(values: Float64Array, from: number, to: number, rowIndex: number): number {
+    let size = 0;
+    for (let i = from; i < to; i++) size += this.push(Number.isNaN(values[i]) ? null : values[i], rowIndex++);
+    return size;
+  }
+
   truncate(n: number): void {
     if (this.rows <= n) return;
     if (this.defs === null || this.defs[n] === 1) this.count--;
@@ -241,21 +250,10 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
 
   push(value: unknown, rowIndex: number): number {
     if (value === null || value === undefined) return this.pushNull(rowIndex);
+    if (typeof value === 'number') return this.putNumber(value, rowIndex);
     let lo: number;
     let hi: number;
-    if (typeof value === 'number') {
-      if (value >>> 0 === value) {
-        // 0 <= value < 2^32, an integer
-        lo = value;
-        hi = 0;
-      } else {
-        if (!Number.isSafeInteger(value)) {
-          fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
-        }
-        hi = Math.floor(value / 4294967296);
-        lo = value - hi * 4294967296;
-      }
-    } else if (typeof value === 'bigint') {
+    if (typeof value === 'bigint') {
       if (BigInt.asIntN(64, value) !== value) fail(this.column, rowIndex, `value ${value} is out of INT64 range`);
       lo = Number(BigInt.asUintN(32, value));
       hi = Number(BigInt.asIntN(32, value >> 32n));
@@ -271,6 +269,34 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
         this.timestamp ? `expects epoch milliseconds (number), got ${typeof value}` : `expects an integer (number or bigint), got ${typeof value}`,
       );
     }
+    this.putWords(lo, hi);
+    return 8;
+  }
+
+  override pushFloat64(values: Float64Array, from: number, to: number, rowIndex: number): number {
+    let size = 0;
+    for (let i = from; i < to; i++, rowIndex++) {
+      const value = values[i];
+      size += value !== value ? this.pushNull(rowIndex) : this.putNumber(value, rowIndex);
+    }
+    return size;
+  }
+
+  private putNumber(value: number, rowIndex: number): number {
+    if (value >>> 0 === value) {
+      // 0 <= value < 2^32, an integer
+      this.putWords(value, 0);
+      return 8;
+    }
+    if (!Number.isSafeInteger(value)) {
+      fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
+    }
+    const hi = Math.floor(value / 4294967296);
+    this.putWords(value - hi * 4294967296, hi);
+    return 8;
+  }
+
+  private putWords(lo: number, hi: number): void {
     const slot = this.pushPresent();
     let words = this.words;
     if (slot * 2 >= words.length) {
@@ -280,7 +306,6 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
     }
     words[slot * 2] = lo;
     words[slot * 2 + 1] = hi;
-    return 8;
   }
 
   encode(stage: Staging, opts: EncodeOptions): StagedChunk {

@@ -328,7 +328,8 @@ export class ParquetFileWriter {
 
   /**
    * Writes `length` rows given by column: `columns[name][i]` is row i's value (a string column may
-   * be given as its UTF-8 bytes, Utf8Values), and a column absent from `columns` is null in every row. The same rows as write() of each row, without row objects
+   * be given as its UTF-8 bytes, Utf8Values; in a Float64Array, NaN is null, as source segments store
+   * numbers), and a column absent from `columns` is null in every row. The same rows as write() of each row, without row objects
    * (the export's source segments are stored by column). Row groups are cut between chunks of at
    * most COLUMN_CHUNK_ROWS rows, fewer when rows are big (sized by the previous chunk's rows). A value a column cannot hold throws and fails the writer (unlike
    * write(), whose rejected row leaves it usable): the rows come from validated storage, not a caller.
@@ -350,6 +351,7 @@ export class ParquetFileWriter {
           let rowIndex = this.totalRows;
           if (column === undefined) for (let i = from; i < to; i++) bytes += buffer.push(null, rowIndex++);
           else if (isUtf8(column)) bytes += buffer.pushUtf8(column, from, to, rowIndex);
+          else if (column instanceof Float64Array) bytes += buffer.pushFloat64(column, from, to, rowIndex);
           else for (let i = from; i < to; i++) bytes += buffer.push(column[i], rowIndex++);
         }
       } catch (err) {

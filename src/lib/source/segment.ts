@@ -31,7 +31,7 @@ export interface SegmentBatch {
   size: ArrayLike<number>;
   /** Values by column name; a column absent here is null in every record. Only the plan columns for a plan read. */
   columns: Record<string, Values>;
-  /** Decoded with `utf8`: the string columns stored as UTF-8, as they are stored (not in `columns`). */
+  /** Decoded `asStored`: the string columns, as UTF-8 bytes (not in `columns`). */
   utf8?: Record<string, Utf8Column>;
   /** The length of the segment's plan section (absent for an earlier version's segment). */
   planBytes?: number;
@@ -39,9 +39,13 @@ export interface SegmentBatch {
   whole?: boolean;
 }
 
-/** How a segment is decoded: `utf8` keeps its UTF-8 string columns as bytes (Utf8Column), without a JS string per value. */
+/**
+ * How a segment is decoded. `asStored`: as the writer takes them, without a JS value per record —
+ * UTF-8 string columns as their bytes (Utf8Column, in `utf8`), number columns as Float64Arrays with
+ * NaN for null (even with nulls; otherwise a Float64Array only without).
+ */
 export interface DecodeOptions {
-  utf8?: boolean;
+  asStored?: boolean;
 }
 
 /**
@@ -126,7 +130,7 @@ export function encodeSegment(fileType: FileType, records: readonly SourceRecord
  */
 export function decodeSegment(buffer: Buffer, planBytes: number | undefined, options: DecodeOptions = {}): SegmentBatch {
   if (planBytes === undefined) return toColumns(JSON.parse(buffer.toString('utf8')) as SourceRecord[]);
-  const utf8 = options.utf8 ? {} : undefined;
+  const utf8 = options.asStored ? {} : undefined;
   const plan = decodeSection(buffer.subarray(0, planBytes), utf8);
   const size = plan.columns[SIZE_COLUMN] as ArrayLike<number>;
   delete plan.columns[SIZE_COLUMN];
@@ -137,7 +141,7 @@ export function decodeSegment(buffer: Buffer, planBytes: number | undefined, opt
 
 /** A segment's records from its plan section (decoded alone, the same way) and the rest of its bytes. */
 export function decodeRest(plan: SegmentBatch, rest: Buffer, options: DecodeOptions = {}): SegmentBatch {
-  const utf8 = options.utf8 ? { ...plan.utf8 } : undefined;
+  const utf8 = options.asStored ? { ...plan.utf8 } : undefined;
   const columns = { ...plan.columns, ...decodeSection(rest, utf8).columns };
   const { rows, size, planBytes } = plan;
   return utf8 ? { rows, size, columns, utf8, planBytes, whole: true } : { rows, size, columns, planBytes, whole: true };
@@ -167,7 +171,7 @@ function encodeSection(rows: number, columns: Record<string, ArrayLike<unknown>>
   return [length, header, ...parts];
 }
 
-/** A section's columns; with `utf8`, its UTF-8 string columns go there as Utf8Columns instead. */
+/** A section's columns; with `utf8` (decoding as stored), its UTF-8 string columns go there as Utf8Columns instead, and numbers stay float64. */
 function decodeSection(buffer: Buffer, utf8?: Record<string, Utf8Column>): { rows: number; columns: Record<string, Values> } {
   const headerEnd = 4 + buffer.readUInt32LE(0);
   const header = JSON.parse(buffer.toString('utf8', 4, headerEnd)) as { v: number; n: number; cols: [string, Kind, number][] };
@@ -177,7 +181,7 @@ function decodeSection(buffer: Buffer, utf8?: Record<string, Utf8Column>): { row
   for (const [name, kind, bytes] of header.cols) {
     const part = buffer.subarray(at, at + bytes);
     if (utf8 && (kind === 'a' || kind === 's')) utf8[name] = utf8Column(part, header.n);
-    else columns[name] = decodeColumn(kind, part, header.n);
+    else columns[name] = decodeColumn(kind, part, header.n, !!utf8);
     at += bytes;
   }
   return { rows: header.n, columns };
@@ -231,14 +235,15 @@ export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\u
 /** Average length from which string values are decoded one by one (a slice would keep the column's whole text alive). */
 const SLICE_MAX_AVERAGE = 256;
 
-function decodeColumn(kind: Kind, bytes: Buffer, n: number): Values {
+/** `float64`: a number column as a Float64Array even with nulls (NaN). */
+function decodeColumn(kind: Kind, bytes: Buffer, n: number, float64 = false): Values {
   const out: unknown[] = new Array(n);
   if (kind === 'f') {
     // Copied: a view needs an 8-byte-aligned offset, which a downloaded buffer need not have.
     const values = new Float64Array(n);
     Buffer.from(values.buffer).set(bytes.subarray(0, n * 8));
     // Without nulls, the typed array itself: no number is boxed until the writer reads it.
-    if (!values.some(Number.isNaN)) return values;
+    if (float64 || !values.some(Number.isNaN)) return values;
     for (let i = 0; i < n; i++) out[i] = Number.isNaN(values[i]) ? null : values[i];
   } else if (kind === 'b') {
     for (let i = 0; i < n; i++) out[i] = bytes[i] === 2 ? null : bytes[i] === 1;

@@ -9,7 +9,7 @@ import { decodeSegment, encodeSegment, type SegmentBatch, type SourceRecord } fr
 function decodings(fileType: 'deliveries' | 'attributes', records: SourceRecord[]): SegmentBatch[] {
   const { body, planBytes } = encodeSegment(fileType, records);
   return [
-    decodeSegment(body.subarray(0, planBytes), planBytes, { utf8: true }),
+    decodeSegment(body.subarray(0, planBytes), planBytes, { asStored: true }),
     decodeSegment(body.subarray(0, planBytes), planBytes),
     decodeSegment(Buffer.from(JSON.stringify(records)), undefined),
   ];

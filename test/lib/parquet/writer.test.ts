@@ -333,6 +333,30 @@ describe('ParquetFileWriter: writeColumns', () => {
     expect(await readBack(path, columns)).toEqual(await readBack(strings.path, columns));
   });
 
+  it('numbers given as a Float64Array (NaN: null, as source segments store them) make the same file as arrays', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    const n = 3000;
+    const ids = Array.from({ length: n }, (_, i) => `d${i}`);
+    const campaign = Array.from({ length: n }, (_, i) => (i % 3 ? i * 7 : null));
+    const created = Array.from({ length: n }, (_, i) => 1_767_225_600_000 + i * 1000 - (i % 2) * 2 ** 41);
+    const write = async (given: Record<string, ArrayLike<unknown>>) => {
+      const sink = new MemorySink();
+      const writer = new ParquetFileWriter({ columns, sink, rowGroupRows: 1000 });
+      await writer.writeColumns(given, n);
+      await writer.finish();
+      return Buffer.from(sink.bytes());
+    };
+    const types = ids.map(() => 'email');
+    const seqs = ids.map((_, i) => i + 1);
+    const arrays = await write({ workspace_id: new Array(n).fill(4), delivery_id: ids, delivery_type: types, campaign_id: campaign, created_at: created, seq_num: seqs });
+    const typed = await write({ workspace_id: new Float64Array(n).fill(4), delivery_id: ids, delivery_type: types, campaign_id: Float64Array.from(campaign, (v) => v ?? NaN), created_at: Float64Array.from(created), seq_num: Float64Array.from(seqs) });
+    expect(typed.equals(arrays)).toBe(true);
+    const fractional = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    await expect(fractional.writeColumns({ workspace_id: Float64Array.of(1.5), delivery_id: ['d'] }, 1)).rejects.toThrow(/workspace_id expects a safe integer, got 1.5/);
+    const required = new ParquetFileWriter({ columns, sink: new MemorySink() });
+    await expect(required.writeColumns({ workspace_id: Float64Array.of(NaN), delivery_id: ['d'] }, 1)).rejects.toThrow(/workspace_id/);
+  });
+
   it('UTF-8 bytes for a column that is not a string, or a null where one is required, fail the writer', async () => {
     const columns = columnsFor('deliveries', 'v4');
     const number = new ParquetFileWriter({ columns, sink: new MemorySink() });

@@ -159,12 +159,12 @@ describe('source log: a plan read kept for the write', () => {
       const held = new Map<number, SegmentBatch>();
       let asked = 0;
       // the first two whole, the others by their plan section
-      for await (const { firstSeq, batch } of log.slices(ws, 'deliveries', 0, 12, 'plan', { decode: { utf8: true }, whole: () => asked++ < 2 })) held.set(firstSeq, batch);
+      for await (const { firstSeq, batch } of log.slices(ws, 'deliveries', 0, 12, 'plan', { decode: { asStored: true }, whole: () => asked++ < 2 })) held.set(firstSeq, batch);
       expect([...held.values()].map((b) => b.whole)).toEqual([true, true, false, false]);
       expect(downloads.seen).toEqual(['from0', 'from0', 'from0', 'from0']);
       downloads.seen.length = 0;
       const got: unknown[] = [];
-      for await (const { firstSeq, batch, start, end } of log.slices(ws, 'deliveries', 0, 12, 'all', { decode: { utf8: true }, plan: (seq) => held.get(seq) })) {
+      for await (const { firstSeq, batch, start, end } of log.slices(ws, 'deliveries', 0, 12, 'all', { decode: { asStored: true }, plan: (seq) => held.get(seq) })) {
         for (let i = start; i < end; i++) {
           const record: Record<string, unknown> = {};
           for (const [name, values] of Object.entries(batch.columns)) record[name] = values[i] ?? null;
