@@ -60,10 +60,13 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       return batch;
     };
     for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { asStored: true }, plan: held })) {
-      // Every record in range but the versions a later one replaced, and those outside the events window.
-      const time = batch.columns.timestamp;
+      // Every record in range but the versions a later one replaced, and those outside the events window
+      // (without either, and the whole segment in range, all of them: nothing to pick).
+      const every = plan.superseded.size === 0 && range.since === undefined && start === 0 && end === batch.rows;
       const picked: number[] = [];
-      for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
+      const time = batch.columns.timestamp;
+      if (every) for (let i = 0; i < batch.rows; i++) picked.push(i);
+      else for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
       if (picked.length === 0) continue;
       const all = picked.length === batch.rows;
       const columns: Columns = { workspace_id: new Float64Array(picked.length).fill(workspaceId) };

@@ -189,8 +189,8 @@ abstract class BaseBuffer {
     return this.count++;
   }
 
-  private growDefs(): void {
-    const next = new Uint8Array(this.defs!.length * 2);
+  protected growDefs(least = 0): void {
+    const next = new Uint8Array(Math.max(least, this.defs!.length * 2));
     next.set(this.defs!);
     this.defs = next;
   }
@@ -452,24 +452,51 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
     return len + 4;
   }
 
-  pushUtf8(values: Utf8Values, from: number, to: number, rowIndex: number): number {
+  override pushUtf8(values: Utf8Values, from: number, to: number, rowIndex: number): number {
     const { bytes, offsets, nulls } = values;
-    let size = 0;
-    for (let i = from; i < to; i++, rowIndex++) {
+    const n = to - from;
+    // room for the whole range at once, then one tight loop (the export's hot path)
+    const b = this.room(offsets[to] - offsets[from] + 4 * n);
+    if (this.defs !== null && this.rows + n > this.defs.length) this.growDefs(this.rows + n);
+    if (this.count + n > this.ends.length) {
+      const next = new Int32Array(Math.max(this.ends.length * 2, this.count + n));
+      next.set(this.ends);
+      this.ends = next;
+    }
+    const { defs, ends } = this;
+    const first = this.used;
+    let at = first;
+    let rows = this.rows;
+    let count = this.count;
+    for (let i = from; i < to; i++) {
       if (nulls[i] === 1) {
-        this.pushNull(rowIndex);
+        if (defs === null) {
+          this.rows = rows;
+          this.count = count;
+          this.used = at;
+          requiredNull(this.column, rowIndex + i - from);
+        }
+        defs[rows++] = 0;
         continue;
       }
       const s = offsets[i];
       const len = offsets[i + 1] - s;
-      const b = this.room(4 + len);
-      const start = this.used + 4;
-      if (len > 64) b.set(bytes.subarray(s, s + len), start);
-      else for (let k = 0; k < len; k++) b[start + k] = bytes[s + k];
-      this.put(len);
-      size += len + 4;
+      b[at] = len;
+      b[at + 1] = len >>> 8;
+      b[at + 2] = len >>> 16;
+      b[at + 3] = len >>> 24;
+      at += 4;
+      if (len > 32) b.set(bytes.subarray(s, s + len), at);
+      else for (let k = 0; k < len; k++) b[at + k] = bytes[s + k];
+      at += len;
+      if (defs !== null) defs[rows] = 1;
+      rows++;
+      ends[count++] = at;
     }
-    return size;
+    this.rows = rows;
+    this.count = count;
+    this.used = at;
+    return at - first;
   }
 
   /** Room for `n` more bytes of data; returns the data buffer. */
