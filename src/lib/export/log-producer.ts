@@ -61,32 +61,46 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
     };
     for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { asStored: true }, plan: held })) {
       // Every record in range but the versions a later one replaced, and those outside the events window
-      // (without either, and the whole segment in range, all of them: nothing to pick).
+      // (without either, and the whole segment in range: all of them, nothing to pick).
       const every = plan.superseded.size === 0 && range.since === undefined && start === 0 && end === batch.rows;
-      const picked: number[] = [];
-      const time = batch.columns.timestamp;
-      if (every) for (let i = 0; i < batch.rows; i++) picked.push(i);
-      else for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
-      if (picked.length === 0) continue;
-      const all = picked.length === batch.rows;
-      const columns: Columns = { workspace_id: new Float64Array(picked.length).fill(workspaceId) };
+      let picked: number[] | undefined;
+      if (!every) {
+        const time = batch.columns.timestamp;
+        picked = [];
+        for (let i = start; i < end; i++) if (!plan.superseded.has(firstSeq + i) && inWindow(time, i)) picked.push(i);
+        if (picked.length === 0) continue;
+        if (picked.length === batch.rows) picked = undefined;
+      }
+      const length = picked?.length ?? batch.rows;
+      const columns: Columns = { workspace_id: new Float64Array(length).fill(workspaceId) };
       for (const name in batch.columns) {
         const values = batch.columns[name];
         if (name === 'workspace_id' || name === 'seq_num') continue;
         // numbers stay a Float64Array (NaN: null, as stored)
-        columns[name] = all ? values : values instanceof Float64Array ? Float64Array.from(picked, (i) => values[i]) : picked.map((i) => values[i]);
+        columns[name] = !picked ? values : values instanceof Float64Array ? pickFloat64(values, picked) : picked.map((i) => values[i]);
       }
       for (const name in batch.utf8) {
         const values = batch.utf8[name];
-        if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = all ? values : values.pick(picked);
+        if (name !== 'workspace_id' && name !== 'seq_num') columns[name] = picked ? values.pick(picked) : values;
       }
-      if (withSeq) columns.seq_num = Float64Array.from(picked, (i) => firstSeq + i);
+      if (withSeq) {
+        const seq = new Float64Array(length);
+        for (let j = 0; j < length; j++) seq[j] = firstSeq + (picked ? picked[j] : j);
+        columns.seq_num = seq;
+      }
       if (anonymized?.size) anonymizeColumns(columns, anonymize!.column, anonymized);
-      await out.columns(columns, picked.length);
-      rows += picked.length;
+      await out.columns(columns, length);
+      rows += length;
     }
     return { rows, end: plan.end };
   };
+}
+
+/** values[i] for each i picked, in order (a loop: Float64Array.from iterates, an object per value). */
+function pickFloat64(values: Float64Array, picked: readonly number[]): Float64Array {
+  const out = new Float64Array(picked.length);
+  for (let j = 0; j < picked.length; j++) out[j] = values[picked[j]];
+  return out;
 }
 
 /** Whether record i is in the events window (no window: every record). */

@@ -237,30 +237,32 @@ const SLICE_MAX_AVERAGE = 256;
 
 /** `float64`: a number column as a Float64Array even with nulls (NaN). */
 function decodeColumn(kind: Kind, bytes: Buffer, n: number, float64 = false): Values {
-  const out: unknown[] = new Array(n);
+  if (kind === 'j') return JSON.parse(bytes.toString('utf8')) as unknown[];
   if (kind === 'f') {
     // Copied: a view needs an 8-byte-aligned offset, which a downloaded buffer need not have.
     const values = new Float64Array(n);
     Buffer.from(values.buffer).set(bytes.subarray(0, n * 8));
     // Without nulls, the typed array itself: no number is boxed until the writer reads it.
     if (float64 || !values.some(Number.isNaN)) return values;
+    const out: unknown[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = Number.isNaN(values[i]) ? null : values[i];
-  } else if (kind === 'b') {
+    return out;
+  }
+  const out: unknown[] = new Array(n);
+  if (kind === 'b') {
     for (let i = 0; i < n; i++) out[i] = bytes[i] === 2 ? null : bytes[i] === 1;
-  } else if (kind === 'a' || kind === 's') {
-    const lengths = new Int32Array(n);
-    Buffer.from(lengths.buffer).set(bytes.subarray(0, n * 4));
-    const text = bytes.subarray(n * 4);
-    if (kind === 'a' && text.length < SLICE_MAX_AVERAGE * n) {
-      // One decode of the column, then a slice per value: the fast path (ids, names, types).
-      const joined = text.toString('latin1');
-      for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : joined.slice(at, (at += lengths[i]));
-    } else {
-      const encoding = kind === 'a' ? 'latin1' : 'utf8';
-      for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : text.toString(encoding, at, (at += lengths[i]));
-    }
+    return out;
+  }
+  const lengths = new Int32Array(n);
+  Buffer.from(lengths.buffer).set(bytes.subarray(0, n * 4));
+  const text = bytes.subarray(n * 4);
+  if (kind === 'a' && text.length < SLICE_MAX_AVERAGE * n) {
+    // One decode of the column, then a slice per value: the fast path (ids, names, types).
+    const joined = text.toString('latin1');
+    for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : joined.slice(at, (at += lengths[i]));
   } else {
-    return JSON.parse(bytes.toString('utf8')) as unknown[];
+    const encoding = kind === 'a' ? 'latin1' : 'utf8';
+    for (let i = 0, at = 0; i < n; i++) out[i] = lengths[i] < 0 ? null : text.toString(encoding, at, (at += lengths[i]));
   }
   return out;
 }
