@@ -136,12 +136,17 @@ export class SourceLog {
   async append(workspaceId: number, parts: AppendPart[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
     if (nonEmpty.length === 0 && !also) return [];
-    const segments = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
-    for (let attempt = 0; ; attempt++) {
+    // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
+    // read and before the commit, which is guarded by those heads' ETags (see touchHead). The first
+    // attempt's heads and mark go while the segments are written (independent requests).
+    const headsAndMark = async () => {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
-      // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
-      // read and before the commit, which is guarded by those heads' ETags (see touchHead).
       await this.pending.mark(workspaceId, nonEmpty.map((p) => p.fileType));
+      return heads;
+    };
+    const [segments, firstHeads] = await Promise.all([Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p))), headsAndMark()]);
+    for (let attempt = 0; ; attempt++) {
+      const heads = attempt === 0 ? firstHeads : await headsAndMark();
       const tx = new TableTransaction();
       const appended: Appended[] = [];
       for (const [i, part] of nonEmpty.entries()) {
