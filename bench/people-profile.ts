@@ -64,7 +64,7 @@ export async function profilePeople(total = 10_000, batch = 1000): Promise<Peopl
         }
       });
     };
-    for (const name of ['catchUp', 'get', 'read', 'apply', 'markApplied']) if (typeof Reflect.get(PeopleState.prototype, name) === 'function') time(PeopleState.prototype, name);
+    for (const name of ['start', 'catchUp', 'get', 'read', 'apply', 'markApplied']) if (typeof Reflect.get(PeopleState.prototype, name) === 'function') time(PeopleState.prototype, name);
     time(Object.getPrototypeOf(services.source), 'append');
     const make = benchPerson;
     const ws = 1;

@@ -142,7 +142,9 @@ describe('concurrent ingest while syncs run', () => {
     const writers = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w))).finally(() => (writing = false));
     const syncing = (async () => {
       while (writing) {
-        await h.host.invoke('exportTimer');
+        // The tick, then its exports (and their continuations) run to the end: a lease check alone
+        // could pass before the first export had even started, releasing the writers too early.
+        await h.sync(60_000);
         syncs++;
         await waitFor(async () => (await h.services.cursors.list(ws)).every((x) => !x.leaseOwner), 'the sync to finish', 30_000, 25);
         releaseWriters();

@@ -103,9 +103,12 @@ export class Ingest {
     followUp: (e: unknown) => void,
   ): Promise<IngestResult> {
     for (let attempt = 0; ; attempt++) {
-      const heads = await this.people.catchUp(workspaceId);
+      // The state at the heads: what this process remembers at exactly them, or read (caught up). The
+      // first attempt may take the heads its last commit wrote without reading them (the commit is
+      // guarded by their ETags; a conflict retries from the heads as read).
+      const heads = await this.people.start(workspaceId, attempt === 0);
       const ids = [...persons.map((p) => p.internal_customer_id), ...attributeRows.map((a) => a.internal_customer_id)];
-      const known = await this.people.read(workspaceId, ids, { people: heads.people.seq, attributes: heads.attributes.seq });
+      const known = await this.people.read(workspaceId, ids, heads.remembered ?? { nodes: new Map(), pending: new Map() });
       const working = new Map<string, PersonState>();
       const state = (id: string) => {
         let s = working.get(id);
@@ -177,12 +180,21 @@ export class Ingest {
       peopleOut.forEach((record, i) => entry(record.internal_customer_id as string).people.push({ seq: peopleSeq!.firstSeq + i, record }));
       attrsOut.forEach((record, i) => entry(record.internal_customer_id as string).attributes.push({ seq: attrSeq!.firstSeq + i, record }));
       // Committed: from here on the request is accepted whatever fails (catchUp repairs the state).
+      // Our commit moved the heads from those we read to these: the state at them is known here, and is
+      // kept in memory (people-recent.ts) or written to the pages when enough is pending.
+      const at = { people: peopleSeq?.lastSeq ?? heads.people.seq, attributes: attrSeq?.lastSeq ?? heads.attributes.seq };
+      const committed = peopleSeq?.head && attrSeq?.head ? { people: peopleSeq.head, attributes: attrSeq.head } : undefined;
       try {
-        const pages = await this.people.apply(workspaceId, changes, known);
-        await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0, { people: peopleSeq?.headEtag, attributes: attrSeq?.headEtag });
-        // Our commit moved the heads from those we read to these: the pages are the state at them.
-        this.people.remember(workspaceId, { people: peopleSeq?.lastSeq ?? heads.people.seq, attributes: attrSeq?.lastSeq ?? heads.attributes.seq }, pages);
+        const applied = await this.people.apply(workspaceId, changes, known, committed);
+        if (!applied?.deferred) {
+          const etags = await this.people.markApplied(workspaceId, peopleSeq?.lastSeq ?? 0, attrSeq?.lastSeq ?? 0, { people: peopleSeq?.headEtag, attributes: attrSeq?.headEtag });
+          const heads = committed && etags?.people && etags.attributes
+            ? { people: { ...committed.people, stateSeq: at.people, etag: etags.people }, attributes: { ...committed.attributes, stateSeq: at.attributes, etag: etags.attributes } }
+            : undefined;
+          this.people.remember(workspaceId, { ...at, heads }, applied?.nodes);
+        }
       } catch (e) {
+        this.people.remember(workspaceId, at, undefined); // what this process held may not be the state
         followUp(e);
       }
       return result;

@@ -10,7 +10,8 @@
 // the page or in its children, never half. Leaves in RowKey order are the people in (bits, id) order
 // (the snapshot's order). A person whose state is over INLINE_MAX characters is its own entity
 // (`p|<sha256 of id>`, the page holds 0 for it), so a page stays small whatever one person holds.
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { decodeKey, encodeKey } from '../platform/storage.js';
 import { AZURE_LIMITS, batchOperationBytes } from '../platform/azure-limits.js';
@@ -39,10 +40,17 @@ export interface Place {
   bits: string;
 }
 
+/** Byte b as 8 characters, lowest bit first. */
+const BYTE_BITS = Array.from({ length: 256 }, (_, b) => Array.from({ length: 8 }, (_, i) => (b >>> i) & 1).join(''));
+/** md5 of the id as hex: one-shot where Node has it (a third of the cost of a Hash object per id). */
+const md5hex: (id: string) => string = typeof crypto.hash === 'function' ? (id) => crypto.hash('md5', id) : (id) => createHash('md5').update(id).digest('hex');
+
 export function placeOf(id: string): Place {
-  const h = createHash('md5').update(id).digest().readUInt32LE(0);
-  let bits = '';
-  for (let i = 4; i < 32; i++) bits += (h >>> i) & 1;
+  const hex = md5hex(id);
+  // The digest's first 4 bytes as a little-endian 32-bit number.
+  const h = parseInt(hex.slice(6, 8) + hex.slice(4, 6) + hex.slice(2, 4) + hex.slice(0, 2), 16);
+  // Bits 4..31 of h, lowest first.
+  const bits = BYTE_BITS[(h >>> 4) & 0xff] + BYTE_BITS[(h >>> 12) & 0xff] + BYTE_BITS[(h >>> 20) & 0xff] + BYTE_BITS[h >>> 28].slice(0, 4);
   return { partition: h & (PARTITIONS - 1), bits };
 }
 
@@ -57,7 +65,13 @@ export const PAGES_UNTIL = 'g}';
 /**
  * A page as read: `people` maps id → its packed state as JSON text, or OWN when the person has an
  * entity of its own. Stored as lines `<encoded id>\t<JSON>` (an encoded id and JSON text hold no tab
- * or newline), so a page is split into people without parsing anyone's state.
+ * or newline), so a page is split into people without parsing anyone's state, in groups of whole
+ * lines of at most GROUP_BYTES, each deflated into a binary property: the base in `z0, z1, …` (pages
+ * written before: text in `j0, j1, …`, cut every CHUNK_CHARS), then **deltas** in `d0, d1, …` (a later
+ * line for the same person replacing an earlier one). A write that changes some of a page's people
+ * appends their lines as new `d` properties (a Merge, If-Match the page's ETag) instead of rewriting
+ * the page; a write that would let the deltas outgrow the base (or the entity its limits) rewrites
+ * the page whole (Replace: base only), so the bytes written stay within a small factor of the change.
  */
 export interface Page {
   partition: number;
@@ -65,9 +79,28 @@ export interface Page {
   /** Undefined: the page does not exist yet (an empty partition's root). */
   etag?: string;
   people: Map<string, string>;
-  /** UTF-8 bytes of its text. */
+  /** UTF-8 bytes of its text (base and deltas: at least those of its people's lines). */
   bytes: number;
+  /** Characters of its people's lines, each once (the text a rewrite would write). */
+  chars: number;
+  /** What the entity holds, in bytes as Azure counts them: the base and the deltas; and the number of `d` properties. */
+  baseBytes: number;
+  deltaBytes: number;
+  deltas: number;
 }
+
+/** An empty page (an empty partition's root, absent). */
+export const emptyPage = (partition: number, prefix = ''): Page => ({ partition, prefix, people: new Map(), bytes: 0, chars: 0, baseBytes: 0, deltaBytes: 0, deltas: 0 });
+
+/**
+ * Bytes a page entity holds at most, base and deltas (1 MiB less room for names and keys). A base of
+ * pageChars(0) characters takes at most 720,000 (3 UTF-8 bytes a UTF-16 unit, deflate adds a few).
+ */
+export const STORED_MAX_BYTES = 960_000;
+/** `d` properties a page entity holds at most (an entity has 252; the base takes at most 13). */
+export const MAX_DELTAS = 200;
+/** UTF-8 bytes of lines per deflated property (a binary property holds 64 KiB; deflate adds at most a few bytes). */
+export const GROUP_BYTES = 60_000;
 
 export function joinChunks(e: Record<string, unknown>, name = 'j'): string {
   let json = '';
@@ -81,17 +114,77 @@ export function chunked(json: string, name = 'j'): Record<string, string> {
   return out;
 }
 
+/**
+ * Lines as binary properties `<name><first>, <name><first+1>, …`: groups of whole lines of at most
+ * GROUP_BYTES (a line is at most INLINE_MAX characters and an id), each deflated. Returns them and their bytes.
+ */
+export function packLines(lines: string[], name: 'z' | 'd', first = 0): { properties: Record<string, Uint8Array>; bytes: number; count: number } {
+  const properties: Record<string, Uint8Array> = {};
+  let n = first;
+  let bytes = 0;
+  let group: string[] = [];
+  let groupBytes = 0;
+  const flush = () => {
+    const packed = deflateRawSync(group.join('\n'), { level: 1 });
+    properties[`${name}${n++}`] = packed;
+    bytes += packed.byteLength;
+    group = [];
+    groupBytes = 0;
+  };
+  for (const line of lines) {
+    const size = Buffer.byteLength(line) + 1;
+    if (group.length > 0 && groupBytes + size > GROUP_BYTES) flush();
+    group.push(line);
+    groupBytes += size;
+  }
+  if (group.length > 0) flush();
+  return { properties, bytes, count: n - first };
+}
+
+/** The text of deflated properties `<name>0, <name>1, …` (groups of whole lines), their count and stored bytes. */
+function unpackLines(e: Record<string, unknown>, name: 'z' | 'd', people: Map<string, string>): { bytes: number; stored: number; count: number } {
+  let bytes = 0;
+  let stored = 0;
+  let count = 0;
+  for (; e[`${name}${count}`] instanceof Uint8Array; count++) {
+    const packed = e[`${name}${count}`] as Uint8Array;
+    const text = inflateRawSync(packed).toString('utf8');
+    readLines(text, people);
+    bytes += Buffer.byteLength(text) + 1;
+    stored += packed.byteLength;
+  }
+  return { bytes, stored, count };
+}
+
+export const lineOf = (id: string, value: string) => `${encodeKey(id)}\t${value}`;
+
+function readLines(text: string, people: Map<string, string>): void {
+  if (!text) return;
+  for (const line of text.split('\n')) {
+    const tab = line.indexOf('\t');
+    people.set(decodeKey(line.slice(0, tab)), line.slice(tab + 1));
+  }
+}
+
 export function pageOf(partition: number, e: Record<string, unknown>): Page | 'split' {
   if (e.split === true) return 'split';
-  const text = joinChunks(e);
   const people = new Map<string, string>();
-  if (text) {
-    for (const line of text.split('\n')) {
-      const tab = line.indexOf('\t');
-      people.set(decodeKey(line.slice(0, tab)), line.slice(tab + 1));
-    }
+  let bytes: number;
+  let baseBytes: number;
+  if (e.z0 instanceof Uint8Array) {
+    const base = unpackLines(e, 'z', people);
+    bytes = base.bytes;
+    baseBytes = base.stored;
+  } else {
+    const text = joinChunks(e); // written before pages were deflated
+    readLines(text, people);
+    bytes = Buffer.byteLength(text);
+    baseBytes = 2 * text.length;
   }
-  return { partition, prefix: String(e.rowKey).slice(PAGES_FROM.length), etag: e.etag as string, people, bytes: Buffer.byteLength(text) };
+  const deltas = unpackLines(e, 'd', people);
+  let chars = -1;
+  for (const [id, v] of people) chars += encodeKey(id).length + v.length + 2;
+  return { partition, prefix: String(e.rowKey).slice(PAGES_FROM.length), etag: e.etag as string, people, bytes: bytes + deltas.bytes, chars: Math.max(0, chars), baseBytes, deltaBytes: deltas.stored, deltas: deltas.count };
 }
 
 /** Depth of the last leaf found per (workspace, partition): where the next lookup starts. */
@@ -114,7 +207,7 @@ export async function findLeaves(
   const depth = new Map<string, number>();
   for (const t of targets) depth.set(t, Math.min(hints.get(hintKey) ?? 0, t.length));
   const out = new Map<string, Page>();
-  const absentRoot: Page = { partition, prefix: '', people: new Map(), bytes: 0 };
+  const absentRoot = emptyPage(partition);
   for (let round = 0; depth.size > 0; round++) {
     if (round > 2 * BITS + 8) throw new SystemError('people_pages_moving', 'people state pages kept changing during a lookup; retry');
     const wanted = new Set([...depth].map(([t, d]) => t.slice(0, d)).filter((p) => !seen.has(p)));
@@ -151,11 +244,16 @@ export async function findLeaves(
  * A page's people as leaves of at most pageChars(depth) (split by the next bit, as many levels as needed),
  * in key order; a node split on the way is a marker (json undefined), so every level can be walked.
  */
-export function splitPage(prefix: string, people: Map<string, string>, bitsOf: (id: string) => string): { prefix: string; text?: string; people?: Map<string, string> }[] {
+export function splitPage(prefix: string, people: Map<string, string>, bitsOf: (id: string) => string): { prefix: string; lines?: string[]; chars?: number; people?: Map<string, string> }[] {
   const lines: string[] = [];
-  for (const [id, v] of people) lines.push(`${encodeKey(id)}\t${v}`);
-  const text = lines.join('\n');
-  if (text.length <= pageChars(prefix.length) || prefix.length >= BITS) return [{ prefix, text, people }];
+  let chars = -1;
+  for (const [id, v] of people) {
+    const line = lineOf(id, v);
+    lines.push(line);
+    chars += line.length + 1;
+  }
+  chars = Math.max(0, chars);
+  if (chars <= pageChars(prefix.length) || prefix.length >= BITS) return [{ prefix, lines, chars, people }];
   const halves = [new Map<string, string>(), new Map<string, string>()];
   for (const [id, v] of people) halves[bitsOf(id)[prefix.length] === '1' ? 1 : 0].set(id, v);
   return [{ prefix }, ...splitPage(`${prefix}0`, halves[0], bitsOf), ...splitPage(`${prefix}1`, halves[1], bitsOf)];

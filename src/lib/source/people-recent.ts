@@ -1,34 +1,63 @@
-// The people state pages this process last read and wrote for a workspace, so the next request of
-// the same writer need not read them again. Valid only while the people and attributes heads are
-// where they were when remembered: the state is a function of the logs (records applied in seq
-// order, seq-guarded), every other change of it needs a commit that moves a head, and a people
-// request's commit is guarded by the heads it read. A stale ETag (another process re-applied the same
-// records) only makes a write conflict, read again and retry.
+// What this process holds of a workspace's people state between a writer's requests, so the next
+// request of the same writer need not read it again nor write it at once:
+// - the pages as stored (`nodes`: as this process last read or wrote them, with their ETags), and
+// - the changes its commits made since (`pending`: log records already committed, not yet in the pages).
+// Valid only while the people and attributes heads are exactly where its last commit left them: the
+// state is a function of the logs (records applied in seq order, seq-guarded), every other change of
+// it needs a commit that moves a head, and a people request's commit is guarded by the heads it read.
+// The heads' stateSeq stays below the pending records until they are written (catchUp replays them
+// from the logs in any other process, or after a crash). A stale ETag (another process applied the
+// same records) only makes a write conflict, read again and retry.
 import type { Page } from './people-pages.js';
+import type { PersonChanges } from './people-state.js';
+import type { Head } from './source-log.js';
 
 /** What a lookup saw, per partition: page or marker by prefix, null for a missing page. */
 export type PageNodes = Map<number, Map<string, Page | 'split' | null>>;
 
-/** Page text kept at most, over all workspaces (characters). */
+export interface Remembered {
+  /** The heads (seq) the pages and the pending changes together reflect. */
+  people: number;
+  attributes: number;
+  nodes: PageNodes;
+  /** Committed changes not yet written to the pages, by person, in seq order. */
+  pending: Map<string, PersonChanges>;
+  /** Records in `pending`. */
+  records: number;
+  /**
+   * The heads as this process's last commit (or its markApplied) wrote them, with their ETags: its
+   * next request may start from them without reading, since its commit is guarded by those ETags.
+   */
+  heads?: { people: Head; attributes: Head };
+}
+
+/** Memory kept at most, over all workspaces: page text (characters) and pending records (estimated). */
 const MAX_BYTES = 64 * 1024 * 1024;
+export const PENDING_RECORD_BYTES = 300;
 const MAX_WORKSPACES = 8;
 
 export class RecentPages {
-  private readonly entries = new Map<number, { people: number; attributes: number; nodes: PageNodes }>();
+  private readonly entries = new Map<number, Remembered>();
 
-  /** The nodes remembered for the workspace at exactly these heads, else undefined. */
-  at(workspaceId: number, heads: { people: number; attributes: number }): PageNodes | undefined {
+  /** What is remembered for the workspace at exactly these heads, else undefined. */
+  at(workspaceId: number, heads: { people: number; attributes: number }): Remembered | undefined {
     const e = this.entries.get(workspaceId);
     if (!e || e.people !== heads.people || e.attributes !== heads.attributes) return undefined;
-    return e.nodes;
+    return e;
   }
 
-  remember(workspaceId: number, heads: { people: number; attributes: number }, nodes: PageNodes): void {
+  /** What is remembered for the workspace with the heads as written (see `heads`), if any. */
+  latest(workspaceId: number): Remembered | undefined {
+    const e = this.entries.get(workspaceId);
+    return e?.heads ? e : undefined;
+  }
+
+  remember(workspaceId: number, at: { people: number; attributes: number; heads?: Remembered['heads'] }, nodes: PageNodes, pending = new Map<string, PersonChanges>(), records = 0): void {
     this.entries.delete(workspaceId);
-    let bytes = 0;
+    let bytes = records * PENDING_RECORD_BYTES;
     for (const partition of nodes.values()) for (const n of partition.values()) if (n && n !== 'split') bytes += n.bytes;
     if (bytes > MAX_BYTES) return;
-    this.entries.set(workspaceId, { ...heads, nodes });
+    this.entries.set(workspaceId, { people: at.people, attributes: at.attributes, heads: at.heads, nodes, pending, records });
     for (const ws of this.entries.keys()) if (this.entries.size > MAX_WORKSPACES) this.entries.delete(ws);
   }
 

@@ -9,7 +9,7 @@ import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, part
 import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
-import { RecentPages, type PageNodes } from './people-recent.js';
+import { RecentPages, type PageNodes, type Remembered } from './people-recent.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -71,8 +71,10 @@ export function goneAt(s: Pick<PersonState, 'goneSince' | 'goneBefore'>, seq: nu
  */
 export function applyAttributeRecord(s: PersonState, seq: number, r: SourceRecord): void {
   const value = (r.attribute_value as string | null) ?? null;
-  // defineProperty, not assignment: a name like "__proto__" must stay a key (ingest refuses it too).
-  Object.defineProperty(s.attrs, r.attribute_name as string, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
+  const name = r.attribute_name as string;
+  // "__proto__" by defineProperty: it must stay a key (ingest refuses it too); others by assignment (cheaper).
+  if (name === '__proto__') Object.defineProperty(s.attrs, name, { value: [value, r.timestamp as number], enumerable: true, writable: true, configurable: true });
+  else s.attrs[name] = [value, r.timestamp as number];
   s.aseq = seq;
 }
 
@@ -89,6 +91,26 @@ export interface PersonChanges {
   people: { seq: number; record: SourceRecord }[];
   attributes: { seq: number; record: SourceRecord }[];
 }
+
+/** A person's state after the records above its pseq/aseq (a copy), or undefined when none is new. */
+export function applyChanges(before: PersonState, c: PersonChanges): PersonState | undefined {
+  let s: PersonState | undefined;
+  for (const { seq, record } of c.people) if (seq > (s ?? before).pseq) applyPersonRecord((s ??= { ...before, attrs: { ...before.attrs } }), seq, record);
+  for (const { seq, record } of c.attributes) if (seq > (s ?? before).aseq) applyAttributeRecord((s ??= { ...before, attrs: { ...before.attrs } }), seq, record);
+  return s;
+}
+
+/**
+ * Committed records a writer may hold in memory, not yet in the pages (people-recent.ts), before its
+ * request writes them: they bound what a crashed writer leaves for catchUp to replay from the logs.
+ */
+export const PENDING_MAX_RECORDS = 25_000;
+
+/** What apply did: wrote the pages (as written when in one round), or kept the changes in memory. */
+export type Applied = { nodes?: PageNodes; deferred?: true };
+
+/** Where a people writer starts: the heads, and what this process holds of the state at exactly them. */
+export type WriterStart = { people: Head; attributes: Head; remembered?: Remembered };
 
 export class PeopleState {
   /** Workspaces whose gone index is known to be built (one entry per workspace, not per person). */
@@ -111,23 +133,25 @@ export class PeopleState {
     return this.storage.table(TABLES.gonePeople);
   }
 
+  /** The current states of these people (the state caught up to the logs first). */
   async get(workspaceId: number, ids: Iterable<string>): Promise<Map<string, PersonState>> {
+    await this.catchUp(workspaceId);
     return (await this.read(workspaceId, ids)).states;
   }
 
   /**
    * The states of these people (absent: empty), read page by page: a few reads per partition, not one
-   * per person. With the heads the state is caught up to, pages this process remembers at exactly
-   * those heads are not read again.
+   * per person. Pages in `base.nodes` (what this process holds, people-recent.ts) are not read again;
+   * with `base.pending`, the states include those committed changes (the state at the writer's heads).
    */
-  async read(workspaceId: number, ids: Iterable<string>, heads?: { people: number; attributes: number }): Promise<StateRead> {
+  async read(workspaceId: number, ids: Iterable<string>, base?: { nodes: PageNodes; pending?: Map<string, PersonChanges>; records?: number }): Promise<StateRead> {
     const byPartition = new Map<number, Map<string, string>>();
     for (const id of new Set(ids)) {
       const { partition, bits } = placeOf(id);
       if (!byPartition.has(partition)) byPartition.set(partition, new Map());
       byPartition.get(partition)!.set(id, bits);
     }
-    const nodes: PageNodes = (heads && this.recent.at(workspaceId, heads)) || new Map();
+    const nodes: PageNodes = base?.nodes ?? new Map();
     const out: StateRead = { states: new Map(), pages: new Map(), own: new Map(), nodes };
     const ownIds: [number, string][] = [];
     await Promise.all(
@@ -148,6 +172,15 @@ export class PeopleState {
       out.states.set(id, fromEntity(e, id));
       out.own.set(id, e.etag as string);
     });
+    if (base?.pending) {
+      for (const [id, s] of out.states) {
+        const c = base.pending.get(id);
+        const now = c && applyChanges(s, c);
+        if (now) out.states.set(id, now);
+      }
+      out.pending = base.pending;
+      out.records = base.records ?? 0;
+    }
     return out;
   }
 
@@ -155,15 +188,31 @@ export class PeopleState {
    * Applies log records to the states of their people. Records at or below a state's pseq/aseq are
    * skipped, so applying the same range twice (or concurrently) converges to the same state.
    */
-  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead): Promise<PageNodes | undefined> {
-    return this.write(workspaceId, [...changes.keys()], (before) => {
-      const s: PersonState = { ...before, attrs: { ...before.attrs } };
-      const c = changes.get(s.internal_customer_id)!;
-      let changed = false;
-      for (const { seq, record } of c.people) if (seq > s.pseq) { applyPersonRecord(s, seq, record); changed = true; }
-      for (const { seq, record } of c.attributes) if (seq > s.aseq) { applyAttributeRecord(s, seq, record); changed = true; }
-      return changed ? s : undefined;
-    }, known);
+  async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead, committed?: { people: Head; attributes: Head }): Promise<Applied | undefined> {
+    if (committed && known?.pending) return this.applyCommitted(workspaceId, changes, known, committed);
+    return { nodes: await this.write(workspaceId, [...changes.keys()], (s) => applyChanges(s, changes.get(s.internal_customer_id)!), known) };
+  }
+
+  /**
+   * A writer's own commit (its heads now `at`), on top of what it read (`known`: stored pages and the
+   * changes pending on them): kept in memory while the pending records stay under PENDING_MAX_RECORDS
+   * (the heads' stateSeq stays behind; nothing is written), else written to the pages with everything pending.
+   */
+  private async applyCommitted(workspaceId: number, changes: Map<string, PersonChanges>, known: StateRead, heads: { people: Head; attributes: Head }): Promise<Applied | undefined> {
+    const pending = new Map(known.pending);
+    let records = known.records ?? 0;
+    for (const [id, c] of changes) {
+      records += c.people.length + c.attributes.length;
+      const before = pending.get(id);
+      pending.set(id, before ? { people: [...before.people, ...c.people], attributes: [...before.attributes, ...c.attributes] } : c);
+    }
+    if (records < PENDING_MAX_RECORDS) {
+      this.recent.remember(workspaceId, { people: heads.people.seq, attributes: heads.attributes.seq, heads }, known.nodes, pending, records);
+      return { deferred: true };
+    }
+    const ids = [...pending.keys()];
+    const stored = await this.read(workspaceId, ids, { nodes: known.nodes });
+    return { nodes: await this.write(workspaceId, ids, (s) => applyChanges(s, pending.get(s.internal_customer_id)!), stored) };
   }
 
   /**
@@ -198,9 +247,9 @@ export class PeopleState {
     return undefined;
   }
 
-  /** Pages a writer just wrote at these heads (the logs' seqs its state reflects), for its next request. */
-  remember(workspaceId: number, heads: { people: number; attributes: number }, nodes: PageNodes | undefined): void {
-    if (nodes) this.recent.remember(workspaceId, heads, nodes);
+  /** Pages a writer just wrote at these heads (the logs' seqs its state reflects; as written, with ETags, when known), for its next request. */
+  remember(workspaceId: number, at: { people: number; attributes: number; heads?: { people: Head; attributes: Head } }, nodes: PageNodes | undefined): void {
+    if (nodes) this.recent.remember(workspaceId, at, nodes);
     else this.recent.forget(workspaceId);
   }
 
@@ -225,6 +274,7 @@ export class PeopleState {
    */
   async catchUp(workspaceId: number): Promise<{ people: Head; attributes: Head }> {
     await this.migrated(workspaceId);
+    this.recent.forget(workspaceId);
     for (let attempt = 0; ; attempt++) {
       const [people, attributes] = await Promise.all([
         this.source.head(workspaceId, 'people'),
@@ -248,17 +298,35 @@ export class PeopleState {
   }
 
   /**
+   * Where a people writer starts: the heads, with what this process remembers at exactly those heads
+   * (pages and changes not yet written: the state at the heads without a read), or else caught up.
+   */
+  async start(workspaceId: number, fromMemory = false): Promise<WriterStart> {
+    await this.migrated(workspaceId);
+    // Without reading the heads: the commit is guarded by their ETags (a conflict retries with fromMemory false).
+    const latest = fromMemory ? this.recent.latest(workspaceId) : undefined;
+    if (latest?.heads) return { ...latest.heads, remembered: latest };
+    const [people, attributes] = await Promise.all([this.source.head(workspaceId, 'people'), this.source.head(workspaceId, 'attributes')]);
+    const remembered = this.recent.at(workspaceId, { people: people.seq, attributes: attributes.seq });
+    if (remembered) return { people, attributes, remembered };
+    if (people.stateSeq >= people.seq && attributes.stateSeq >= attributes.seq) return { people, attributes };
+    return this.catchUp(workspaceId);
+  }
+
+  /**
    * Records that the state reflects the logs through these seqs (never moves stateSeq backwards).
    * With the heads' ETags of the commit that made these seqs (nobody can have moved them further
    * unless the ETag changed), both heads in one request; otherwise, or on a conflict, head by head.
    */
-  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number, etags?: { people?: string; attributes?: string }): Promise<void> {
+  async markApplied(workspaceId: number, peopleSeq: number, attributesSeq: number, etags?: { people?: string; attributes?: string }): Promise<{ people?: string; attributes?: string } | undefined> {
     const index = this.storage.table(TABLES.sourceIndex);
     const pk = String(workspaceId);
     if (etags?.people && etags.attributes) {
       const merge = (fileType: 'people' | 'attributes', seq: number, etag: string): TransactionAction => ['update', { partitionKey: pk, rowKey: `head|${fileType}`, stateSeq: int64(seq) }, 'Merge', { etag }];
       try {
-        return void (await index.submitTransaction([merge('people', peopleSeq, etags.people), merge('attributes', attributesSeq, etags.attributes)]));
+        const response = await index.submitTransaction([merge('people', peopleSeq, etags.people), merge('attributes', attributesSeq, etags.attributes)]);
+        // The heads' new ETags (sub-responses in the order of the actions).
+        return { people: response.subResponses[0]?.etag, attributes: response.subResponses[1]?.etag };
       } catch (e) {
         if (!isConflict(e)) throw e;
       }
@@ -326,6 +394,8 @@ export class PeopleState {
    */
   async goneAt(workspaceId: number, ids: Iterable<string>, seq: number): Promise<Set<string>> {
     await this.migrated(workspaceId);
+    // The pages must hold the state through `seq` (a writer may hold later changes in memory: people-recent.ts).
+    if ((await this.source.head(workspaceId, 'people')).stateSeq < seq) await this.catchUp(workspaceId);
     const candidates = [...(await this.goneCandidates(workspaceId, new Set(ids)))];
     const out = new Set<string>();
     // In chunks: only the answer is kept, not the pages of a whole file's people.

@@ -1,10 +1,11 @@
 // From state updates to page writes: which pages change, split when over their size, people too large
 // for a page in entities of their own, packed into transactions Azure accepts (people-pages.ts).
 import type { TransactionAction } from '@azure/data-tables';
-import { chunked, INLINE_MAX, OWN, ownKey, pageKey, partitionKey, placeOf, splitPage, unitTransactions, type Page } from './people-pages.js';
+import { INLINE_MAX, lineOf, MAX_DELTAS, OWN, ownKey, packLines, pageChars, pageKey, partitionKey, placeOf, splitPage, STORED_MAX_BYTES, unitTransactions, type Page } from './people-pages.js';
 import type { PageNodes } from './people-recent.js';
 import { pack, toEntity } from './people-codec.js';
-import type { PersonState } from './people-state.js';
+import { encodeKey } from '../platform/storage.js';
+import type { PersonChanges, PersonState } from './people-state.js';
 
 /** What read() found: each person's state, the page holding it, and the ETags of own entities. */
 export interface StateRead {
@@ -13,6 +14,9 @@ export interface StateRead {
   own: Map<string, string>;
   /** Every page and marker the lookups saw (remembered after a write, see people-recent.ts). */
   nodes: PageNodes;
+  /** Committed changes included in `states` but not in the pages (people-recent.ts), and their number of records. */
+  pending?: Map<string, PersonChanges>;
+  records?: number;
 }
 
 /**
@@ -23,18 +27,21 @@ export const UNIT_BYTES = 1_800_000;
 
 /**
  * The transactions that write `update` of the pending people, and the people left for the next round
- * (a page's unit is full). A page over its size is split in its own unit (markers and children).
+ * (a page's unit is full). A page's changed lines are appended as deltas (a Merge) while its deltas
+ * stay within its base and the entity's limits; otherwise the page is rewritten whole, and a page over
+ * its size is split in its own unit (markers and children).
  */
 export function planWrites(workspaceId: number, pending: string[], r: StateRead, update: (s: PersonState) => PersonState | undefined) {
-  const units = new Map<Page, { people: Map<string, string>; bytes: number; changed: number; own: TransactionAction[] }>();
+  const units = new Map<Page, { people: Map<string, string>; changes: Map<string, string>; bytes: number; chars: number; changed: number; own: TransactionAction[] }>();
   const gone: string[] = [];
   const deferred: string[] = [];
   for (const id of pending) {
-    const s = update(r.states.get(id)!);
+    const before = r.states.get(id)!;
+    const s = update(before);
     if (!s) continue;
     const page = r.pages.get(id)!;
     let unit = units.get(page);
-    if (!unit) units.set(page, (unit = { people: new Map(page.people), bytes: page.bytes, changed: 0, own: [] }));
+    if (!unit) units.set(page, (unit = { people: new Map(page.people), changes: new Map(), bytes: page.bytes, chars: page.chars, changed: 0, own: [] }));
     const json = JSON.stringify(pack(s));
     const pk = partitionKey(workspaceId, page.partition);
     const ownEtag = r.own.get(id);
@@ -46,8 +53,13 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     }
     unit.bytes += bytes;
     unit.changed++;
-    if (s.goneSince !== null) gone.push(id);
-    unit.people.set(id, big ? OWN : json);
+    // Gone now, or gone for a span these records opened and closed (a replay of several requests).
+    if (s.goneSince !== null || (s.goneBefore.length > 0 && s.goneBefore !== before.goneBefore)) gone.push(id);
+    const value = big ? OWN : json;
+    const line = unit.people.get(id);
+    unit.chars += line === undefined ? encodeKey(id).length + 1 + value.length + (unit.people.size > 0 ? 1 : 0) : value.length - line.length;
+    unit.people.set(id, value);
+    unit.changes.set(id, value);
     if (big) unit.own.push(ownEtag ? ['update', toEntity(pk, ownKey(id), s), 'Replace', { etag: ownEtag }] : ['create', toEntity(pk, ownKey(id), s)]);
     else if (ownEtag) unit.own.push(['delete', { partitionKey: pk, rowKey: ownKey(id) }]); // guarded by the page's ETag (same transaction)
   }
@@ -55,13 +67,29 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
   const nodes: WrittenNode[] = [];
   for (const [page, unit] of units) {
     const pk = partitionKey(workspaceId, page.partition);
-    const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
-      const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
-      return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
-    };
-    const split = splitPage(page.prefix, unit.people, (id) => placeOf(id).bits);
-    nodes.push(...split.map((node) => ({ ...node, partition: page.partition, key: `${pk}|${pageKey(node.prefix)}` })));
-    const actions = split.map((node) => write(node.prefix, node.text === undefined ? { split: true } : chunked(node.text)));
+    const key = (prefix: string) => `${pk}|${pageKey(prefix)}`;
+    const actions: TransactionAction[] = [];
+    const delta = page.etag && unit.chars <= pageChars(page.prefix.length) ? deltaWrite(page, unit.changes) : undefined;
+    if (delta) {
+      actions.push(['update', { partitionKey: pk, rowKey: pageKey(page.prefix), ...delta.properties }, 'Merge', { etag: page.etag }]);
+      nodes.push({ partition: page.partition, prefix: page.prefix, key: key(page.prefix), page: { ...page, etag: undefined, people: unit.people, bytes: page.bytes + delta.textBytes, chars: unit.chars, deltaBytes: page.deltaBytes + delta.bytes, deltas: page.deltas + delta.count } });
+    } else {
+      const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
+        const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
+        return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
+      };
+      for (const node of splitPage(page.prefix, unit.people, (id) => placeOf(id).bits)) {
+        if (!node.lines) {
+          actions.push(write(node.prefix, { split: true }));
+          nodes.push({ partition: page.partition, prefix: node.prefix, key: key(node.prefix) });
+          continue;
+        }
+        const base = packLines(node.lines, 'z');
+        actions.push(write(node.prefix, base.properties));
+        const bytes = node.lines.reduce((n, line) => n + Buffer.byteLength(line) + 1, 0);
+        nodes.push({ partition: page.partition, prefix: node.prefix, key: key(node.prefix), page: { partition: page.partition, prefix: node.prefix, people: node.people!, bytes, chars: node.chars!, baseBytes: base.bytes, deltaBytes: 0, deltas: 0 } });
+      }
+    }
     actions.push(...unit.own);
     if (!byPartition.has(page.partition)) byPartition.set(page.partition, []);
     byPartition.get(page.partition)!.push(actions);
@@ -69,15 +97,33 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
   return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred, nodes };
 }
 
-export type WrittenNode = { partition: number; key: string; prefix: string; text?: string; people?: Map<string, string> };
+/**
+ * The changed lines as new `d` properties of the page, or undefined when the page should be rewritten
+ * instead: its deltas would outgrow its base (a rewrite then costs at most what the deltas did), or
+ * the entity would pass its size or property limits.
+ */
+function deltaWrite(page: Page, changes: Map<string, string>): { properties: Record<string, Uint8Array>; bytes: number; textBytes: number; count: number } | undefined {
+  const lines: string[] = [];
+  let textBytes = 0;
+  for (const [id, value] of changes) {
+    const line = lineOf(id, value);
+    lines.push(line);
+    textBytes += Buffer.byteLength(line) + 1;
+  }
+  const { properties, bytes, count } = packLines(lines, 'd', page.deltas);
+  if (page.deltaBytes + bytes > page.baseBytes || page.baseBytes + page.deltaBytes + bytes > STORED_MAX_BYTES || page.deltas + count > MAX_DELTAS) return undefined;
+  return { properties, bytes, textBytes, count };
+}
+
+/** A page or marker (page undefined) as written, without its new ETag. */
+export type WrittenNode = { partition: number; prefix: string; key: string; page?: Omit<Page, 'etag'> & { etag?: undefined } };
 
 /** The nodes a lookup saw, with what was just written (and its new ETags) in their place. */
 export function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string, string | undefined>): PageNodes | undefined {
   for (const n of nodes) {
     const etag = etags.get(n.key);
-    if (n.text !== undefined && !etag) return undefined;
-    const page: Page | 'split' = n.text === undefined ? 'split' : { partition: n.partition, prefix: n.prefix, etag, people: n.people!, bytes: Buffer.byteLength(n.text) };
-    seen.get(n.partition)!.set(n.prefix, page);
+    if (n.page && !etag) return undefined;
+    seen.get(n.partition)!.set(n.prefix, n.page ? { ...n.page, etag } : 'split');
   }
   return seen;
 }

@@ -65,6 +65,8 @@ export interface Appended {
   lastSeq: number;
   /** The head's ETag after the commit (also given, with an empty range, for an unchanged `expected` head). */
   headEtag?: string;
+  /** The head as the commit wrote it, with that ETag. */
+  head?: Head;
 }
 
 /** Thrown by append() when `expected` heads are no longer current: the caller re-reads and retries. */
@@ -149,21 +151,29 @@ export class SourceLog {
   async append(workspaceId: number, parts: AppendPart[], expected?: Head[], also?: () => Promise<TransactionAction[]>): Promise<Appended[]> {
     const nonEmpty = parts.filter((p) => p.records.length > 0);
     if (nonEmpty.length === 0 && !also) return [];
-    const segments = await Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p)));
-    for (let attempt = 0; ; attempt++) {
+    // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
+    // read and before the commit, which is guarded by those heads' ETags (see touchHead). The first
+    // attempt's heads and mark go while the segments are written (independent requests).
+    const headsAndMark = async () => {
       const heads = expected ?? (await Promise.all(nonEmpty.map((p) => this.head(workspaceId, p.fileType))));
-      // The exporter finds changed pairs by their markers (pending.ts): marked after the heads were
-      // read and before the commit, which is guarded by those heads' ETags (see touchHead).
       await this.pending.mark(workspaceId, nonEmpty.map((p) => p.fileType));
+      return heads;
+    };
+    const [segments, firstHeads] = await Promise.all([Promise.all(nonEmpty.map((p) => this.writeSegment(workspaceId, p))), headsAndMark()]);
+    for (let attempt = 0; ; attempt++) {
+      const heads = attempt === 0 ? firstHeads : await headsAndMark();
       const tx = new TableTransaction();
       const appended: Appended[] = [];
+      const written = new Map<FileType, Omit<Head, 'etag'>>();
       for (const [i, part] of nonEmpty.entries()) {
         const head = heads.find((h) => h.fileType === part.fileType);
         if (!head) throw new SystemError('source_head_missing', `no expected head for ${part.fileType}`);
         const firstSeq = head.seq + 1;
         const lastSeq = head.seq + part.records.length;
         const pk = String(workspaceId);
-        const headEntity = headEntityOf(pk, { ...head, seq: lastSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom ?? firstSeq });
+        const next = { fileType: part.fileType, seq: lastSeq, stateSeq: head.stateSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom ?? firstSeq };
+        written.set(part.fileType, next);
+        const headEntity = headEntityOf(pk, next);
         if (head.etag) tx.updateEntity(headEntity, 'Replace', { etag: head.etag });
         else tx.createEntity(headEntity);
         const segment = { partitionKey: pk, firstSeq: int64(firstSeq), lastSeq: int64(lastSeq), ...segments[i] };
@@ -177,8 +187,10 @@ export class SourceLog {
         if (nonEmpty.some((p) => p.fileType === head.fileType)) continue;
         appended.push({ fileType: head.fileType, firstSeq: head.seq + 1, lastSeq: head.seq });
         const pk = String(workspaceId);
-        if (head.etag) tx.updateEntity(headEntityOf(pk, head), 'Replace', { etag: head.etag });
-        else tx.createEntity(headEntityOf(pk, { fileType: head.fileType, seq: 0, stateSeq: 0, lastSeqKeyedFrom: 1 }));
+        const next = head.etag ? { fileType: head.fileType, seq: head.seq, stateSeq: head.stateSeq, lastSeqKeyedFrom: head.lastSeqKeyedFrom } : { fileType: head.fileType, seq: 0, stateSeq: 0, lastSeqKeyedFrom: 1 };
+        written.set(head.fileType, next);
+        if (head.etag) tx.updateEntity(headEntityOf(pk, next), 'Replace', { etag: head.etag });
+        else tx.createEntity(headEntityOf(pk, next));
       }
       if (also) tx.actions.push(...(await also()));
       await this.faults?.beforeCommit?.();
@@ -186,7 +198,7 @@ export class SourceLog {
         const response = await this.index.submitTransaction(tx.actions);
         // Sub-responses come in the order of the actions (they carry no row key).
         const etagOf = (fileType: FileType) => response.subResponses[tx.actions.findIndex((a) => a[1].rowKey === headKey(fileType))]?.etag;
-        return appended.map((a) => ({ ...a, headEtag: etagOf(a.fileType) }));
+        return appended.map((a) => ({ ...a, headEtag: etagOf(a.fileType), head: { ...written.get(a.fileType)!, etag: etagOf(a.fileType) } }));
       } catch (e) {
         // With `also`, an entity it expected may have been deleted meanwhile (404): a race like a conflict.
         if (!isConflict(e) && !(also && isNotFound(e))) throw e;

@@ -4,7 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { encodeKey, int64, TABLES } from '../../../src/lib/platform/storage.js';
-import { ownKey, PARTITIONS, pageChars, placeOf } from '../../../src/lib/source/people-pages.js';
+import { lineOf, ownKey, PARTITIONS, pageChars, pageKey, partitionKey, placeOf } from '../../../src/lib/source/people-pages.js';
+import { emptyState, pack } from '../../../src/lib/source/people-codec.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
 
 let services: Services;
@@ -22,7 +23,9 @@ const person = (i: number, valueChars = 40) => ({
 /** People that fill every partition's root page about `times` over (each person ~1,600 characters). */
 const filling = (times: number) => Math.ceil((times * pageChars(0) * PARTITIONS) / JSON.stringify(person(0, 300)).length);
 
+/** The stored layout, once the state is caught up to the logs (a writer may hold its last changes in memory). */
 async function entities(ws: number) {
+  await services.people.catchUp(ws);
   const out: { partitionKey: string; rowKey: string; split?: boolean }[] = [];
   const filter = `PartitionKey ge '${ws}' and PartitionKey lt '${ws}~~'`;
   for await (const e of services.storage.table(TABLES.peopleState).listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey', 'split'] } })) {
@@ -84,6 +87,7 @@ describe('people state pages', () => {
     const ws = freshWorkspace();
     const first = Array.from({ length: 400 }, (_, i) => person(i));
     await services.ingest.ingest(ws, 'people', first);
+    await services.people.catchUp(ws); // as an initial sync starts (run-plan.ts)
     const seen: string[] = [];
     let after = '';
     for await (const { person: p, position } of services.people.scan(ws)) {
@@ -95,6 +99,7 @@ describe('people state pages', () => {
     const more = filling(2);
     for (let i = 400; i < 400 + more; i += 2_000) await services.ingest.ingest(ws, 'people', Array.from({ length: 2_000 }, (_, k) => person(i + k, 300)));
     expect((await entities(ws)).some((r) => r.rowKey === 'g|' && r.split)).toBe(true);
+    expect(seen).toHaveLength(150);
     for await (const { person: p } of services.people.scan(ws, after)) seen.push(p.internal_customer_id);
     expect(seen.length).toBe(new Set(seen).size);
     for (const p of first) expect(seen).toContain(p.internal_customer_id);
@@ -112,6 +117,55 @@ describe('people state pages', () => {
     await services.ingest.ingest(ws, 'people', [{ ...huge, attributes: removed }]);
     expect((await entities(ws)).filter((r) => r.rowKey.startsWith('p|'))).toEqual([]);
     expect((await services.people.get(ws, ['huge'])).get('huge')!.attrs.big0).toEqual([null, expect.any(Number)]);
+  });
+
+  it('a page takes small changes as deflated deltas (a Merge), is rewritten whole once they outgrow it, and reads the same either way', async () => {
+    const ws = freshWorkspace();
+    await services.ingest.ingest(ws, 'people', Array.from({ length: 800 }, (_, i) => person(i)));
+    await services.people.catchUp(ws);
+    const pk = partitionKey(ws, placeOf('person-1').partition);
+    const page = async () => (await services.storage.table(TABLES.peopleState).getEntity(pk, pageKey(''))) as Record<string, unknown>;
+    expect((await page()).z0).toBeInstanceOf(Uint8Array);
+    expect((await page()).d0).toBeUndefined();
+    // One person changed: its line only, appended as a delta.
+    const change = (value: string) => services.ingest.ingest(ws, 'people', [{ ...person(1), attributes: { ...person(1).attributes, a0: value } }]);
+    expect((await change('v1')).attributeChanges).toBe(1);
+    await services.people.catchUp(ws);
+    const withDelta = await page();
+    expect(withDelta.d0).toBeInstanceOf(Uint8Array);
+    expect((withDelta.d0 as Uint8Array).byteLength).toBeLessThan(400);
+    expect((await services.people.get(ws, ['person-1'])).get('person-1')!.attrs.a0[0]).toBe('v1');
+    // Many changes: the deltas outgrow the base and the page is rewritten (base only), every state intact.
+    for (let round = 2; round < 80; round++) {
+      await change(`v${round}`.repeat(40));
+      await services.people.catchUp(ws);
+    }
+    const compacted = await page();
+    expect(Object.keys(compacted).filter((k) => /^d\d+$/.test(k)).length).toBeLessThan(78);
+    const states = await services.people.get(ws, Array.from({ length: 800 }, (_, i) => `person-${i}`));
+    expect(states.get('person-1')!.attrs.a0[0]).toBe('v79'.repeat(40));
+    expect([...states.values()].filter((s) => s.pseq === 0)).toEqual([]);
+  });
+
+  it('reads a page written before pages were deflated (text in j0, j1, …) and takes changes on top of it', async () => {
+    const ws = freshWorkspace();
+    const id = 'text-page';
+    const state = { ...emptyState(id), customer_id: 'c', created_at: T0, updated_at: T0, attrs: { plan: ['pro', T0] as [string, number] }, pseq: 1, aseq: 1 };
+    await services.source.append(ws, [
+      { fileType: 'people', records: [{ internal_customer_id: id, customer_id: 'c', deleted: false, suppressed: false, created_at: T0, updated_at: T0 }] },
+      { fileType: 'attributes', records: [{ internal_customer_id: id, attribute_name: 'plan', attribute_value: 'pro', timestamp: T0 }] },
+    ]);
+    await services.people.markApplied(ws, 1, 1);
+    const pk = partitionKey(ws, placeOf(id).partition);
+    await services.storage.table(TABLES.peopleState).createEntity({ partitionKey: pk, rowKey: pageKey(''), j0: lineOf(id, JSON.stringify(pack(state))) });
+    const fresh = createServices(services.config);
+    expect((await fresh.ingest.ingest(ws, 'attributes', [{ internal_customer_id: id, attribute_name: 'plan', attribute_value: 'pro' }])).attributeChanges).toBe(0);
+    expect((await fresh.ingest.ingest(ws, 'attributes', [{ internal_customer_id: id, attribute_name: 'plan', attribute_value: 'free' }])).attributeChanges).toBe(1);
+    await fresh.people.catchUp(ws);
+    const e = (await services.storage.table(TABLES.peopleState).getEntity(pk, pageKey(''))) as Record<string, unknown>;
+    expect(typeof e.j0).toBe('string');
+    expect(e.d0).toBeInstanceOf(Uint8Array);
+    expect((await services.people.get(ws, [id])).get(id)!.attrs.plan[0]).toBe('free');
   });
 
   it('migrates state of the previous layout once: diffs, snapshots and gone people see it', async () => {

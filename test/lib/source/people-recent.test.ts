@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
+import { PENDING_MAX_RECORDS } from '../../../src/lib/source/people-state.js';
 
 let a: Services;
 let b: Services;
@@ -24,5 +25,34 @@ describe('remembered people pages', () => {
     // Its own last write, remembered: still exact.
     expect((await a.ingest.ingest(ws, 'people', plan('free', 60))).attributeChanges).toBe(60);
     expect([...(await b.people.get(ws, ['p0', 'p59'])).values()].map((s) => s.attrs.plan[0])).toEqual(['free', 'free']);
+  });
+
+  it('a writer holds its changes in memory up to PENDING_MAX_RECORDS: the logs stay the truth for everyone else, and a lost process loses nothing', async () => {
+    const ws = freshWorkspace();
+    await a.ingest.ingest(ws, 'people', plan('pro'));
+    await a.ingest.ingest(ws, 'people', plan('free'));
+    // Nothing written yet: the heads say the state is behind the logs.
+    const people = await a.source.head(ws, 'people');
+    expect(people.seq).toBe(100);
+    expect(people.stateSeq).toBe(0);
+    // Another process (or this one after a crash, its memory gone) catches up from the logs first.
+    const lost = createServices(a.config);
+    expect((await lost.ingest.ingest(ws, 'people', plan('free'))).attributeChanges).toBe(0);
+    expect((await lost.ingest.ingest(ws, 'people', plan('pro'))).attributeChanges).toBe(50);
+    // It caught the state up to what it found (100); its own two requests are in its memory.
+    expect((await a.source.head(ws, 'people')).stateSeq).toBe(100);
+    // The first writer's memory is stale now (the heads moved): it diffs against the state.
+    expect((await a.ingest.ingest(ws, 'people', plan('pro'))).attributeChanges).toBe(0);
+    expect((await b.people.get(ws, ['p0'])).get('p0')!.attrs.plan[0]).toBe('pro');
+  });
+
+  it('a request that brings the pending records to PENDING_MAX_RECORDS writes them all and marks the heads applied', async () => {
+    const ws = freshWorkspace();
+    const people = Math.ceil(PENDING_MAX_RECORDS / 2 / 4);
+    const batch = (round: number) => Array.from({ length: people }, (_, i) => ({ internal_customer_id: `q${i}`, customer_id: `c${i}`, attributes: { round } }));
+    for (let round = 0; round < 4; round++) await a.ingest.ingest(ws, 'people', batch(round));
+    const [p, attrs] = await Promise.all([a.source.head(ws, 'people'), a.source.head(ws, 'attributes')]);
+    expect(p.seq * 2).toBeGreaterThanOrEqual(PENDING_MAX_RECORDS);
+    expect([p.stateSeq, attrs.stateSeq]).toEqual([p.seq, attrs.seq]);
   });
 });

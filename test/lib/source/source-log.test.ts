@@ -18,9 +18,11 @@ describe('source log', () => {
     const ws = freshWorkspace();
     const a = await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'a' }, { delivery_id: 'b' }] }]);
     const b = await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'c' }] }]);
-    expect(a).toEqual([{ fileType: 'deliveries', firstSeq: 1, lastSeq: 2, headEtag: expect.any(String) }]);
-    expect(b).toEqual([{ fileType: 'deliveries', firstSeq: 3, lastSeq: 3, headEtag: expect.any(String) }]);
+    expect(a).toEqual([{ fileType: 'deliveries', firstSeq: 1, lastSeq: 2, headEtag: expect.any(String), head: { fileType: 'deliveries', seq: 2, stateSeq: 0, lastSeqKeyedFrom: 1, etag: a[0].headEtag } }]);
+    expect(b).toEqual([{ fileType: 'deliveries', firstSeq: 3, lastSeq: 3, headEtag: expect.any(String), head: expect.objectContaining({ seq: 3 }) }]);
     expect((await log.head(ws, 'deliveries')).seq).toBe(3);
+    // The head as the commit wrote it is the head as read (a people writer starts from it without reading).
+    expect(b[0].head).toEqual(await log.head(ws, 'deliveries'));
     const read = async (after: number, through: number) => {
       const out: string[] = [];
       for await (const r of log.read(ws, 'deliveries', after, through)) out.push(`${r.seq}:${r.record.delivery_id}`);
