@@ -28,7 +28,7 @@ export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt' | 'anyGone
   const column = ownerColumn(fileType);
   if (!column) return undefined;
   const gone = (ids: Iterable<string>) => deps.people.goneAt(workspaceId, ids, peopleSeq);
-  const anyGone = () => deps.people.anyGone(workspaceId);
+  const anyGone = () => deps.people.anyGone(workspaceId, peopleSeq);
   if (column === 'internal_customer_id') return { column, anyGone, resolve: gone };
   return {
     column,

@@ -407,11 +407,13 @@ export class PeopleState {
   }
 
   /**
-   * Whether anyone in the workspace may have been gone (deleted or suppressed) at any time: false
-   * when the gone index is empty (a person is never gone in the state without being in it).
+   * Whether anyone in the workspace may have been gone (deleted or suppressed) by people-log `seq`:
+   * false when the gone index is empty (a person is never gone in the state without being in it).
    */
-  async anyGone(workspaceId: number): Promise<boolean> {
+  async anyGone(workspaceId: number, seq: number): Promise<boolean> {
     await this.migrated(workspaceId);
+    // The gone index must hold the state through `seq`, as for goneAt (a writer may hold later changes in memory).
+    if ((await this.source.head(workspaceId, 'people')).stateSeq < seq) await this.catchUp(workspaceId);
     await this.goneIndexBuilt(workspaceId);
     const query = { filter: `PartitionKey eq '${workspaceId}'`, select: ['RowKey'] };
     for await (const _ of this.goneTable.listEntities({ queryOptions: query })) return true;
