@@ -1,5 +1,5 @@
 // The primary keys of one file's plan (log-producer.ts): each key's canonical bytes in a BytesTable
-// (parquet/bytes-table.ts, an open-addressing hash table over typed arrays), with the sequence of
+// (bytes-table.ts, an open-addressing hash table over typed arrays), with the sequence of
 // the key's latest version. A Map of key strings made a string and a Map entry per row (for a 250,000-row file,
 // most of the plan's time and of the export's garbage); this makes neither, and keeps only the
 // file's keys (at most EXPORT_MAX_ROWS_PER_FILE).
@@ -9,7 +9,7 @@
 // null 0xFF; anything else 0xFD then the UTF-8 of String(value). 0xFD–0xFF never occur in UTF-8, so
 // no two different keys share bytes. A key of several columns is each part's byte length (u32 LE)
 // then its bytes.
-import { BytesTable } from '../parquet/bytes-table.js';
+import { BytesTable } from './bytes-table.js';
 import { LONE_SURROGATE, type SegmentBatch, type Utf8Column, type Values } from '../source/segment.js';
 
 /** A key's bytes: bytes[from, to). */

@@ -16,7 +16,6 @@
 
 import * as zlib from 'node:zlib';
 import { PAGE_FIELDS } from './pages.js';
-import { BytesTable } from './bytes-table.js';
 import type { Column, Utf8Values } from './columns.js';
 
 export type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED' | 'GZIP' | 'ZSTD';
@@ -85,6 +84,7 @@ export class Staging {
   count = 0;
   indexes = new Int32Array(1024);
   levels = new Uint8Array(1024);
+  readonly minMax = new MinMax();
 
   /** Makes room up to position `n` (keeping the staged bytes and those of the page being written). */
   ensure(n: number): Buffer {
@@ -189,8 +189,8 @@ abstract class BaseBuffer {
     return this.count++;
   }
 
-  protected growDefs(least = 0): void {
-    const next = new Uint8Array(Math.max(least, this.defs!.length * 2));
+  private growDefs(): void {
+    const next = new Uint8Array(this.defs!.length * 2);
     next.set(this.defs!);
     this.defs = next;
   }
@@ -250,10 +250,21 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
 
   push(value: unknown, rowIndex: number): number {
     if (value === null || value === undefined) return this.pushNull(rowIndex);
-    if (typeof value === 'number') return this.putNumber(value, rowIndex);
     let lo: number;
     let hi: number;
-    if (typeof value === 'bigint') {
+    if (typeof value === 'number') {
+      if (value >>> 0 === value) {
+        // 0 <= value < 2^32, an integer
+        lo = value;
+        hi = 0;
+      } else {
+        if (!Number.isSafeInteger(value)) {
+          fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
+        }
+        hi = Math.floor(value / 4294967296);
+        lo = value - hi * 4294967296;
+      }
+    } else if (typeof value === 'bigint') {
       if (BigInt.asIntN(64, value) !== value) fail(this.column, rowIndex, `value ${value} is out of INT64 range`);
       lo = Number(BigInt.asUintN(32, value));
       hi = Number(BigInt.asIntN(32, value >> 32n));
@@ -269,34 +280,6 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
         this.timestamp ? `expects epoch milliseconds (number), got ${typeof value}` : `expects an integer (number or bigint), got ${typeof value}`,
       );
     }
-    this.putWords(lo, hi);
-    return 8;
-  }
-
-  override pushFloat64(values: Float64Array, from: number, to: number, rowIndex: number): number {
-    let size = 0;
-    for (let i = from; i < to; i++, rowIndex++) {
-      const value = values[i];
-      size += value !== value ? this.pushNull(rowIndex) : this.putNumber(value, rowIndex);
-    }
-    return size;
-  }
-
-  private putNumber(value: number, rowIndex: number): number {
-    if (value >>> 0 === value) {
-      // 0 <= value < 2^32, an integer
-      this.putWords(value, 0);
-      return 8;
-    }
-    if (!Number.isSafeInteger(value)) {
-      fail(this.column, rowIndex, this.timestamp ? `expects epoch milliseconds (an integer), got ${value}` : `expects a safe integer, got ${value}`);
-    }
-    const hi = Math.floor(value / 4294967296);
-    this.putWords(value - hi * 4294967296, hi);
-    return 8;
-  }
-
-  private putWords(lo: number, hi: number): void {
     const slot = this.pushPresent();
     let words = this.words;
     if (slot * 2 >= words.length) {
@@ -306,6 +289,17 @@ export class Int64Buffer extends BaseBuffer implements ColumnBuffer {
     }
     words[slot * 2] = lo;
     words[slot * 2 + 1] = hi;
+    return 8;
+  }
+
+  /** Numbers, NaN for null: push() of each (its number path, the cheap one). */
+  override pushFloat64(values: Float64Array, from: number, to: number, rowIndex: number): number {
+    let size = 0;
+    for (let i = from; i < to; i++, rowIndex++) {
+      const value = values[i];
+      size += value !== value ? this.pushNull(rowIndex) : this.push(value, rowIndex);
+    }
+    return size;
   }
 
   encode(stage: Staging, opts: EncodeOptions): StagedChunk {
@@ -416,156 +410,56 @@ export class BooleanBuffer extends BaseBuffer implements ColumnBuffer {
   }
 }
 
-/**
- * Strings: buffered as their PLAIN encoding (4-byte length + UTF-8), back to back in one buffer,
- * from JS strings (push: encoded as they come, so no string outlives its row) or from UTF-8 bytes
- * (pushUtf8: copied, no string at all). A PLAIN page is then one copy; the dictionary and the
- * statistics work on the bytes (UTF-8 byte order is parquet's order for strings).
- */
+/** Strings: buffered as JS strings, UTF-8 encoded straight into the page buffer when encoded. */
 export class StringBuffer extends BaseBuffer implements ColumnBuffer {
-  /** The present values' PLAIN bytes: value v is data[v === 0 ? 0 : ends[v - 1], ends[v]). */
-  private data: Buffer = Buffer.allocUnsafe(1 << 16);
-  private ends = new Int32Array(1024);
-  private used = 0;
-  private readonly table = new BytesTable();
+  /** values[0, count) are the group's; the array is reused from group to group. */
+  private readonly values: string[] = [];
 
   push(value: unknown, rowIndex: number): number {
     if (value === null || value === undefined) return this.pushNull(rowIndex);
     if (typeof value !== 'string') fail(this.column, rowIndex, `expects a string, got ${typeof value}`);
-    const len = value.length;
-    const b = this.room(4 + len * 3);
-    const start = this.used + 4;
-    let w: number;
-    if (len <= 64) {
-      // short strings: a byte loop beats a native call per value while the chars are ASCII
-      let k = 0;
-      for (; k < len; k++) {
-        const c = value.charCodeAt(k);
-        if (c >= 0x80) break;
-        b[start + k] = c;
-      }
-      w = k === len ? len : b.write(value, start, 'utf8');
-    } else {
-      w = b.write(value, start, 'utf8');
-    }
-    this.put(w);
-    return len + 4;
-  }
-
-  override pushUtf8(values: Utf8Values, from: number, to: number, rowIndex: number): number {
-    const { bytes, offsets, nulls } = values;
-    const n = to - from;
-    // room for the whole range at once, then one tight loop (the export's hot path)
-    const b = this.room(offsets[to] - offsets[from] + 4 * n);
-    if (this.defs !== null && this.rows + n > this.defs.length) this.growDefs(this.rows + n);
-    if (this.count + n > this.ends.length) {
-      const next = new Int32Array(Math.max(this.ends.length * 2, this.count + n));
-      next.set(this.ends);
-      this.ends = next;
-    }
-    const { defs, ends } = this;
-    const first = this.used;
-    let at = first;
-    let rows = this.rows;
-    let count = this.count;
-    for (let i = from; i < to; i++) {
-      if (nulls[i] === 1) {
-        if (defs === null) {
-          this.rows = rows;
-          this.count = count;
-          this.used = at;
-          requiredNull(this.column, rowIndex + i - from);
-        }
-        defs[rows++] = 0;
-        continue;
-      }
-      const s = offsets[i];
-      const len = offsets[i + 1] - s;
-      b[at] = len;
-      b[at + 1] = len >>> 8;
-      b[at + 2] = len >>> 16;
-      b[at + 3] = len >>> 24;
-      at += 4;
-      if (len > 32) b.set(bytes.subarray(s, s + len), at);
-      else for (let k = 0; k < len; k++) b[at + k] = bytes[s + k];
-      at += len;
-      if (defs !== null) defs[rows] = 1;
-      rows++;
-      ends[count++] = at;
-    }
-    this.rows = rows;
-    this.count = count;
-    this.used = at;
-    return at - first;
-  }
-
-  /** Room for `n` more bytes of data; returns the data buffer. */
-  private room(n: number): Buffer {
-    if (this.used + n > this.data.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.used + n));
-      this.data.copy(next, 0, 0, this.used);
-      this.data = next;
-    }
-    return this.data;
-  }
-
-  /** Completes the value whose `len` bytes were written after room for its length. */
-  private put(len: number): void {
-    const b = this.data;
-    const at = this.used;
-    b[at] = len;
-    b[at + 1] = len >>> 8;
-    b[at + 2] = len >>> 16;
-    b[at + 3] = len >>> 24;
     const slot = this.pushPresent();
-    if (slot === this.ends.length) {
-      const next = new Int32Array(slot * 2);
-      next.set(this.ends);
-      this.ends = next;
-    }
-    this.used = this.ends[slot] = at + 4 + len;
+    if (slot < this.values.length) this.values[slot] = value;
+    else this.values.push(value);
+    return value.length + 4;
   }
 
-  protected override dropLast(): void {
-    this.used = this.count === 0 ? 0 : this.ends[this.count - 1];
+  /**
+   * UTF-8 bytes as strings: short values from one decode of the range, a slice each while it is
+   * ASCII; long ones (content bodies) one by one, so that none keeps the others alive.
+   */
+  override pushUtf8(values: Utf8Values, from: number, to: number, rowIndex: number): number {
+    const { offsets, nulls } = values;
+    const bytes = Buffer.from(values.bytes.buffer, values.bytes.byteOffset, values.bytes.byteLength);
+    const start = offsets[from];
+    const length = offsets[to] - start;
+    const joined = length < SLICE_MAX_AVERAGE * (to - from) ? bytes.toString('utf8', start, offsets[to]) : undefined;
+    const ascii = joined !== undefined && joined.length === length;
+    let size = 0;
+    for (let i = from; i < to; i++, rowIndex++) {
+      if (nulls[i] === 1) size += this.pushNull(rowIndex);
+      else size += this.push(ascii ? joined.slice(offsets[i] - start, offsets[i + 1] - start) : bytes.toString('utf8', offsets[i], offsets[i + 1]), rowIndex);
+    }
+    return size;
   }
 
   encode(stage: Staging, opts: EncodeOptions): StagedChunk {
-    const { rows, count, defs, data, ends } = this;
+    const values = this.values;
+    const rows = this.rows;
+    const count = this.count;
+    const defs = this.defs;
     const chunk = new ChunkWriter(this.column, 'BYTE_ARRAY', stage, opts);
-    const dict = this.looksLowCardinality() && this.buildDictionary(stage, opts.dictionaryBytes);
-    let statistics: ChunkStatistics | undefined;
-    if (opts.statistics) {
-      statistics = { null_count: BigInt(rows - count) };
-      if (count > 0) {
-        // over the distinct values when there is a dictionary
-        const values = dict ? this.table : new PlainValues(data, ends, count);
-        const [min, max] = minMax(values);
-        statistics.min_value = textOf(values, min);
-        statistics.max_value = textOf(values, max);
-      }
-    }
+    const minMax = opts.statistics ? stage.minMax.reset() : null;
+    const dict = looksLowCardinality(values, count) ? buildDictionary(values, count, stage, opts.dictionaryBytes) : undefined;
     if (dict) {
-      // dictionary page: the distinct values, PLAIN
-      const table = this.table;
-      const entries = table.size;
+      // dictionary page: the distinct values, PLAIN (and the statistics are theirs)
+      const entries = dict.entries;
       const start = stage.pos;
       let pos = start;
-      const buf = stage.ensure(start + table.end(entries - 1) + 4 * entries);
-      const bytes = table.bytes();
-      for (let k = 0; k < entries; k++) {
-        const from = table.start(k);
-        const len = table.end(k) - from;
-        buf[pos] = len;
-        buf[pos + 1] = len >>> 8;
-        buf[pos + 2] = len >>> 16;
-        buf[pos + 3] = len >>> 24;
-        buf.set(bytes.subarray(from, from + len), pos + 4);
-        pos += 4 + len;
-      }
-      chunk.writeDictionaryPage(start, pos, entries);
+      for (let i = 0; i < entries.length; i++) pos = putString(stage, pos, entries[i], minMax);
+      chunk.writeDictionaryPage(start, pos, entries.length);
       // data pages: bit width, then RLE/bit-packed indexes
-      const width = Math.max(1, 32 - Math.clz32(entries - 1));
+      const width = Math.max(1, 32 - Math.clz32(entries.length - 1));
       const indexes = stage.indexes;
       const rowsPerPage = Math.max(8, Math.floor((opts.pageBytes * 8) / width));
       let v = 0;
@@ -579,138 +473,40 @@ export class StringBuffer extends BaseBuffer implements ColumnBuffer {
         v += present;
       }
     } else {
-      // PLAIN: the buffered bytes as they are, a page at a time (values until the page's size is reached)
+      // PLAIN, one pass: each page's values are written (and their statistics taken) after room
+      // for the definition levels, which are put right before them once the page's rows are known
       let v = 0;
       let r = 0;
       while (r < rows) {
-        const from = valueStart(ends, v);
-        let bytes = 0;
+        const valuesStart = stage.pos + (defs === null ? 0 : 4 + rleBound(rows - r, 1));
+        const limit = valuesStart + opts.pageBytes;
+        stage.ensure(valuesStart + 4096);
+        let pos = valuesStart;
         let end = r;
-        while (end < rows && bytes < opts.pageBytes) {
-          if (defs === null || defs[end] === 1) bytes = ends[v++] - from;
-          end++;
+        if (defs === null) {
+          while (end < rows && pos < limit) pos = putString(stage, pos, values[end++], minMax);
+          v = end;
+        } else {
+          while (end < rows && pos < limit) {
+            if (defs[end++] === 1) pos = putString(stage, pos, values[v++], minMax);
+          }
         }
-        const pos = chunk.beginDataPage(defs, r, end, bytes);
-        stage.buf.set(data.subarray(from, from + bytes), pos);
-        chunk.endDataPage(pos + bytes, end - r, 'PLAIN');
+        const start = defs === null ? valuesStart : chunk.putLevelsBefore(defs, r, end, valuesStart);
+        chunk.endDataPage(pos, end - r, 'PLAIN', start);
         r = end;
       }
     }
+    let statistics: ChunkStatistics | undefined;
+    if (opts.statistics) {
+      statistics = { null_count: BigInt(rows - count) };
+      if (count > 0) {
+        statistics.min_value = minMax!.min();
+        statistics.max_value = minMax!.max();
+      }
+    }
     this.reset();
-    this.used = 0;
-    // a group of big values (content bodies) does not keep its buffer for the next group
-    if (this.data.length > 1 << 22) this.data = Buffer.allocUnsafe(1 << 16);
     return chunk.finish(rows, statistics);
   }
-
-  /** Whether at most half of a sample spread over the values is distinct (dictionary candidate). */
-  private looksLowCardinality(): boolean {
-    const n = this.count;
-    if (n === 0) return false;
-    const step = n <= SAMPLE ? 1 : n / SAMPLE;
-    const table = this.table;
-    table.clear();
-    let sampled = 0;
-    for (let f = 0; f < n; f += step) {
-      sampled++;
-      const v = Math.floor(f);
-      const from = valueStart(this.ends, v) + 4;
-      if (table.lookup(this.data, from, this.ends[v]) < 0) table.add(this.data, from, this.ends[v]);
-    }
-    return table.size * 2 <= sampled;
-  }
-
-  /**
-   * The chunk's dictionary in `table` (entries in order of first sight), with each value's index in
-   * stage.indexes; false when the values turn out not to repeat enough (more than half distinct) or
-   * the dictionary would exceed `maxBytes`.
-   */
-  private buildDictionary(stage: Staging, maxBytes: number): boolean {
-    const n = this.count;
-    if (stage.indexes.length < n) stage.indexes = new Int32Array(Math.max(n, stage.indexes.length * 2));
-    const indexes = stage.indexes;
-    const { data, ends, table } = this;
-    table.clear();
-    const maxEntries = Math.max(1, n >> 1);
-    let bytes = 0;
-    let from = 4;
-    for (let v = 0; v < n; v++) {
-      const to = ends[v];
-      let k = table.lookup(data, from, to);
-      if (k < 0) {
-        bytes += to - from + 4;
-        if (table.size >= maxEntries || bytes > maxBytes) return false;
-        k = table.add(data, from, to);
-      }
-      indexes[v] = k;
-      from = to + 4;
-    }
-    return true;
-  }
-}
-
-/** Where value v's PLAIN bytes start (its 4-byte length). */
-function valueStart(ends: Int32Array, v: number): number {
-  return v === 0 ? 0 : ends[v - 1];
-}
-
-/** Byte strings k = 0 … size − 1, each bytes()[start(k), end(k)): a BytesTable, or buffered PLAIN values. */
-interface ByteStrings {
-  readonly size: number;
-  bytes(): Uint8Array;
-  start(k: number): number;
-  end(k: number): number;
-}
-
-/** A StringBuffer's values, without their 4-byte lengths. */
-class PlainValues implements ByteStrings {
-  constructor(
-    private readonly data: Uint8Array,
-    private readonly ends: Int32Array,
-    readonly size: number,
-  ) {}
-
-  bytes(): Uint8Array {
-    return this.data;
-  }
-
-  start(k: number): number {
-    return valueStart(this.ends, k) + 4;
-  }
-
-  end(k: number): number {
-    return this.ends[k];
-  }
-}
-
-/** Byte string k as a string. */
-function textOf(values: ByteStrings, k: number): string {
-  const b = values.bytes();
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8', values.start(k), values.end(k));
-}
-
-/** The least and the greatest of the byte strings, in unsigned byte order (UTF-8: code point order). */
-function minMax(values: ByteStrings): [number, number] {
-  const b = values.bytes();
-  let min = 0;
-  let max = 0;
-  for (let k = 1; k < values.size; k++) {
-    const s = values.start(k);
-    const e = values.end(k);
-    if (compareBytes(b, s, e, values.start(min), values.end(min)) < 0) min = k;
-    else if (compareBytes(b, s, e, values.start(max), values.end(max)) > 0) max = k;
-  }
-  return [min, max];
-}
-
-/** Compares b[as, ae) with b[bs, be) byte by byte, unsigned (for UTF-8: code point order). */
-function compareBytes(b: Uint8Array, as: number, ae: number, bs: number, be: number): number {
-  const n = Math.min(ae - as, be - bs);
-  for (let i = 0; i < n; i++) {
-    const d = b[as + i] - b[bs + i];
-    if (d !== 0) return d;
-  }
-  return ae - as - (be - bs);
 }
 
 export function columnBuffer(column: Column, capacity: number): ColumnBuffer {
@@ -727,7 +523,166 @@ export function columnBuffer(column: Column, capacity: number): ColumnBuffer {
 
 type ChunkStatistics = NonNullable<ChunkMeta['meta_data']['statistics']>;
 
+// ---------------------------------------------------------------------------------------------
+// Strings
+
 const SAMPLE = 512;
+/** Average length of a range's UTF-8 values from which pushUtf8 decodes them one by one. */
+const SLICE_MAX_AVERAGE = 256;
+
+/** Whether at most half of a sample spread over the values is distinct (dictionary candidate). */
+function looksLowCardinality(values: string[], n: number): boolean {
+  if (n === 0) return false;
+  const step = n <= SAMPLE ? 1 : n / SAMPLE;
+  const seen = new Set<string>();
+  let count = 0;
+  for (let f = 0; f < n; f += step) {
+    count++;
+    seen.add(values[Math.floor(f)]);
+  }
+  return seen.size * 2 <= count;
+}
+
+/**
+ * Dictionary of the column chunk's values, with each value's index in stage.indexes; undefined
+ * when the values turn out not to repeat enough (more than half distinct) or the dictionary would
+ * exceed `maxBytes`.
+ */
+function buildDictionary(values: string[], n: number, stage: Staging, maxBytes: number): { entries: string[] } | undefined {
+  if (stage.indexes.length < n) stage.indexes = new Int32Array(Math.max(n, stage.indexes.length * 2));
+  const indexes = stage.indexes;
+  const map = new Map<string, number>();
+  const entries: string[] = [];
+  const maxEntries = Math.max(1, n >> 1);
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const s = values[i];
+    let k = map.get(s);
+    if (k === undefined) {
+      k = entries.length;
+      bytes += s.length + 4;
+      if (k >= maxEntries || bytes > maxBytes) return undefined;
+      map.set(s, k);
+      entries.push(s);
+    }
+    indexes[i] = k;
+  }
+  return { entries };
+}
+
+/**
+ * Writes `s` PLAIN (4-byte length + UTF-8) into the staging buffer at `pos` (growing it) and adds
+ * it to the statistics; returns the position after it.
+ */
+function putString(stage: Staging, pos: number, s: string, minMax: MinMax | null): number {
+  const len = s.length;
+  let b = stage.buf;
+  if (pos + 4 + len * 3 > b.length) b = stage.ensure(pos + 4 + len * 3);
+  const start = pos + 4;
+  let w: number;
+  if (len <= 64) {
+    // short strings: a byte loop beats a native call per value while the chars are ASCII
+    let k = 0;
+    for (; k < len; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) break;
+      b[start + k] = c;
+    }
+    w = k === len ? len : b.write(s, start, 'utf8');
+  } else {
+    w = b.write(s, start, 'utf8');
+  }
+  b[pos] = w;
+  b[pos + 1] = w >>> 8;
+  b[pos + 2] = w >>> 16;
+  b[pos + 3] = w >>> 24;
+  if (minMax !== null) minMax.add(s, w === len);
+  return start + w;
+}
+
+/**
+ * Min and max of a column chunk's strings in UTF-8 byte order (unsigned lexicographic: parquet's
+ * order for STRING). While the values are ASCII that is JS string order (`<`, native and cheap);
+ * once a value is not, comparisons use compareUtf8 (UTF-16 code unit order misorders
+ * supplementary characters against U+E000..U+FFFF).
+ */
+export class MinMax {
+  private lo: string | null = null;
+  private hi: string | null = null;
+  private ascii = true;
+
+  reset(): this {
+    this.lo = null;
+    this.hi = null;
+    this.ascii = true;
+    return this;
+  }
+
+  /** `ascii`: whether `s` is ASCII only (its UTF-8 length is its length). */
+  add(s: string, ascii: boolean): void {
+    const lo = this.lo;
+    if (lo === null) {
+      this.lo = s;
+      this.hi = s;
+      this.ascii = ascii;
+      return;
+    }
+    if (ascii && this.ascii) {
+      if (s < lo) this.lo = s;
+      else if (s > this.hi!) this.hi = s;
+      return;
+    }
+    this.ascii = false;
+    if (compareUtf8(s, lo) < 0) this.lo = s;
+    else if (compareUtf8(s, this.hi!) > 0) this.hi = s;
+  }
+
+  /** A copy: the footer keeps it until the file ends, and the value may be a slice of a much larger string. */
+  min(): string | undefined {
+    return this.lo === null ? undefined : own(this.lo);
+  }
+
+  max(): string | undefined {
+    return this.hi === null ? undefined : own(this.hi);
+  }
+}
+
+/**
+ * A string that holds only its own characters. V8 makes a substring of 13 or more characters a view
+ * into its parent, which it keeps alive (source/segment.ts decodes a column's values as slices of one
+ * string); UTF-16LE round-trips every code unit, lone surrogates included.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf16le').toString('utf16le');
+}
+
+/**
+ * Compares strings in UTF-8 byte order, which is code point order. Lone surrogates compare as
+ * U+FFFD, which is what they are written as.
+ */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length - b.length;
+  // back up to the start of a surrogate pair split by the difference
+  if (i > 0) {
+    const prev = a.charCodeAt(i - 1);
+    if (prev >= 0xd800 && prev <= 0xdbff) i--;
+  }
+  const ca = codePoint(a, i);
+  const cb = codePoint(b, i);
+  if (ca !== cb) return ca - cb;
+  // same code point from different code units: only lone surrogates (U+FFFD) vs U+FFFD itself
+  const step = ca > 0xffff ? 2 : 1;
+  return compareUtf8(a.slice(i + step), b.slice(i + step));
+}
+
+function codePoint(s: string, i: number): number {
+  const c = s.codePointAt(i)!;
+  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
+}
 
 // ---------------------------------------------------------------------------------------------
 // RLE / bit-packed hybrid and bit packing

@@ -1,7 +1,6 @@
 // A set of byte strings, each numbered in order of first sight, as an open-addressing hash table over
-// typed arrays with the bytes in one arena: no JS string and no Map entry per value. A string
-// column chunk's dictionary (encode.ts) and an export's plan of primary keys (export/key-index.ts)
-// are built on it.
+// typed arrays with the bytes in one arena: no JS string and no Map entry per value. An export's plan
+// of primary keys (key-index.ts) is built on it.
 
 export class BytesTable {
   /** Byte strings held; they are numbered 0 … size − 1. */
