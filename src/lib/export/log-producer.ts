@@ -34,7 +34,7 @@ type Columns = Record<string, Values | Utf8Column>;
  * half for plan sections (the write then downloads only the rest of those). Beyond it, the write
  * reads segments whole again.
  */
-const HOLD_BYTES = 32 * 1024 * 1024;
+const HOLD_BYTES = 16 * 1024 * 1024;
 /** A segment whose plan section is at least 1/WHOLE_RATIO of it is read whole by the plan. */
 const WHOLE_RATIO = 4;
 
