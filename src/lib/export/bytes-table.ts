@@ -59,25 +59,8 @@ export class BytesTable {
     return k;
   }
 
-  /** Byte string k is bytes()[start(k), end(k)). */
-  bytes(): Uint8Array {
-    return this.arena;
-  }
-
-  start(k: number): number {
-    return this.starts[k];
-  }
-
-  end(k: number): number {
+  private end(k: number): number {
     return k + 1 < this.size ? this.starts[k + 1] : this.used;
-  }
-
-  /** Empties the table, keeping its buffers (big ones are let go). */
-  clear(): void {
-    this.size = 0;
-    this.used = 0;
-    if (this.arena.length > 1 << 22) this.arena = new Uint8Array(1 << 12);
-    this.slots.fill(0);
   }
 
   private equals(k: number, bytes: Uint8Array, from: number, to: number): boolean {

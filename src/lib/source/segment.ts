@@ -131,12 +131,12 @@ export function encodeSegment(fileType: FileType, records: readonly SourceRecord
 export function decodeSegment(buffer: Buffer, planBytes: number | undefined, options: DecodeOptions = {}): SegmentBatch {
   if (planBytes === undefined) return toColumns(JSON.parse(buffer.toString('utf8')) as SourceRecord[]);
   const utf8 = options.asStored ? {} : undefined;
-  const plan = decodeSection(buffer.subarray(0, planBytes), utf8);
-  const size = plan.columns[SIZE_COLUMN] as ArrayLike<number>;
-  delete plan.columns[SIZE_COLUMN];
-  const whole = buffer.length > planBytes;
-  const columns = whole ? { ...plan.columns, ...decodeSection(buffer.subarray(planBytes), utf8).columns } : plan.columns;
-  return utf8 ? { rows: plan.rows, size, columns, utf8, planBytes, whole } : { rows: plan.rows, size, columns, planBytes, whole };
+  const section = decodeSection(buffer.subarray(0, planBytes), utf8);
+  const size = section.columns[SIZE_COLUMN] as ArrayLike<number>;
+  delete section.columns[SIZE_COLUMN];
+  const plan: SegmentBatch = { rows: section.rows, size, columns: section.columns, planBytes, whole: false };
+  if (utf8) plan.utf8 = utf8;
+  return buffer.length > planBytes ? decodeRest(plan, buffer.subarray(planBytes), options) : plan;
 }
 
 /** A segment's records from its plan section (decoded alone, the same way) and the rest of its bytes. */
