@@ -53,12 +53,13 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
     const anonymized = anonymize && (await anonymize.resolve(plan.owners));
     const inWindow = windowOf(range.since);
     let rows = 0;
-    // String columns stay UTF-8 bytes from the segment to the parquet page: no JS string per value.
+    // What the plan read is not downloaded again (and released as it is used).
     const held = (firstSeq: number) => {
       const batch = plan.held.get(firstSeq);
       plan.held.delete(firstSeq);
       return batch;
     };
+    // As stored: strings as their UTF-8 bytes (the writer decodes a range at once), numbers as float64.
     for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { asStored: true }, plan: held })) {
       // Every record in range but the versions a later one replaced, and those outside the events window
       // (without either, and the whole segment in range: all of them, nothing to pick).
