@@ -28,7 +28,12 @@ export function anonymizer(deps: { people: Pick<PeopleState, 'goneAt' | 'anyGone
   const column = ownerColumn(fileType);
   if (!column) return undefined;
   const gone = (ids: Iterable<string>) => deps.people.goneAt(workspaceId, ids, peopleSeq);
-  const anyGone = () => deps.people.anyGone(workspaceId, peopleSeq);
+  // Gone as of peopleSeq: the same answer for every file of the run, so it is asked once.
+  let goneBySeq: Promise<boolean> | undefined;
+  const anyGone = () => (goneBySeq ??= deps.people.anyGone(workspaceId, peopleSeq).catch((e: unknown) => {
+    goneBySeq = undefined;
+    throw e;
+  }));
   if (column === 'internal_customer_id') return { column, anyGone, resolve: gone };
   return {
     column,

@@ -32,6 +32,9 @@ export interface WrittenFile {
   rows: number;
   bytes: number;
   end: number | string;
+  /** As the producer said (Produced); unknown for a file an earlier attempt committed. */
+  complete?: boolean;
+  oldestCommit?: number;
 }
 
 /** Fault seams of a file write (tests only). */
@@ -68,7 +71,7 @@ export async function writeFile(target: FileTarget, produce: Producer, faults?: 
   await target.beforeCommit();
   const outcome = await customer(() => blob.commit({ rows: String(produced.rows), endposition: encodePosition(produced.end), run: target.runId }));
   await faults?.afterBlobCommit?.();
-  if (outcome === 'created') return { name, rows: produced.rows, bytes, end: produced.end };
+  if (outcome === 'created') return { name, rows: produced.rows, bytes, end: produced.end, complete: produced.complete, oldestCommit: produced.oldestCommit };
   // A previous attempt committed this file (crash before its checkpoint): continue from where it ended.
   const props = await customer(() => client.getProperties());
   const end = props.metadata?.endposition;

@@ -9,6 +9,8 @@ import { int64, num } from '../platform/storage.js';
 export const HISTORY_RETENTION_MS = 90 * 24 * 3600 * 1000;
 /** Old entries deleted per pruning call: bounded work, more than one export ever adds at once. */
 export const HISTORY_PRUNE_BATCH = 20;
+/** A finished run prunes when the pair's file count passed a multiple of this (≤ HISTORY_PRUNE_BATCH: pruning keeps up). */
+export const HISTORY_PRUNE_EVERY = 8;
 /** Row keys of history entries start with this; `~` sorts after every file type, so cursors are `RowKey lt '~'`. */
 export const HISTORY_PREFIX = '~history|';
 const MAX_TIME = 9_999_999_999_999;

@@ -28,6 +28,7 @@ import type { Integration, Integrations } from '../integration/settings.js';
 import { assertStorageEndpoint } from '../integration/endpoint.js';
 import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
 import { completed, failureRecord, fileCheckpoint, released } from './checkpoint.js';
+import { HISTORY_PRUNE_EVERY } from './history.js';
 import { enqueueExport, type ExportJob } from './message.js';
 import { reported, type ExportOutcome } from './report.js';
 import { decideRun, SNAPSHOT_TYPES } from './run-plan.js';
@@ -70,6 +71,7 @@ export class Exporter {
     return reported({ clock: this.deps.clock, log: this.deps.log, lagSeconds: (j) => this.lagSeconds(j) }, job, () => this.runPair(job, owner));
   }
 
+
   /** Queue a message for this pair (continuations; the timer's fan-out uses the same format). */
   async enqueue(job: ExportJob): Promise<void> {
     await enqueueExport(this.deps.storage.exportQueue, job);
@@ -78,27 +80,34 @@ export class Exporter {
   private async runPair(job: ExportJob, owner: string): Promise<ExportOutcome> {
     const { cursors, clock, config, integrations } = this.deps;
     const started = clock.now();
-    // Read before anything else: a mark written after this read survives this run's clear.
-    const mark = await this.pending.etag(job);
-    let integration = await integrations.get(job.workspaceId);
+    // The mark is read before the source head (decideRun): a mark written after this read survives
+    // this run's clear. The settings and the cursor are read alongside (independent reads).
+    const [mark, read, stored] = await Promise.all([this.pending.etag(job), integrations.get(job.workspaceId), cursors.get(job.workspaceId, job.fileType)]);
+    let integration = read;
     const reason = notWanted(integration, job.fileType);
     if (reason) {
       if (mark) await this.pending.clear(job, mark); // a settings change that wants the pair marks it again
       return { status: 'skipped', files: [], reason };
     }
     const identity = identityOf(integration!, job.fileType);
-    const leased = await this.takeLease(job, owner, identity);
+    const leased = this.lease(stored, owner, identity);
     if (!leased) return { status: 'busy', files: [] };
     let cursor: Cursor = leased;
 
     const files: ExportOutcome['files'] = [];
     try {
-      cursor = await decideRun(this.deps, cursor);
-      if (!cursor.run) {
-        cursor = await cursors.save(released(cursor));
-        await this.settle(job, mark, cursor);
-        return { status: 'nothing', files };
+      // The lease is saved with the run (nothing to do: nothing is written).
+      const decided = await decideRun(this.deps, leased).catch((e: unknown) => {
+        if (e instanceof CursorMoved) return 'busy' as const;
+        throw e;
+      });
+      if (decided === 'busy') return { status: 'busy', files };
+      if (!decided) {
+        // The head was at the cursor (the lag is 0), unless marked since the marker was read.
+        const lagSeconds = await this.settle(job, mark, cursor);
+        return { status: 'nothing', files, lagSeconds: mark ? lagSeconds : 0 };
       }
+      cursor = decided;
       const anonymize = cursor.anonymizeAt === undefined ? undefined : anonymizer(this.deps, job.workspaceId, job.fileType, cursor.anonymizeAt);
       for (let first = true; ; first = false) {
         // A file boundary: the file is written under the settings saved now (SPEC 5.7).
@@ -142,9 +151,7 @@ export class Exporter {
         if (!file) {
           // Nothing left: the run is complete.
           cursor = await cursors.save(completed(cursor, run));
-          await cursors.history.prune(job.workspaceId, clock.now()).catch(() => undefined);
-          await this.settle(job, mark, cursor);
-          return { status: files.length || run.files ? 'done' : 'nothing', files };
+          return await this.finish(job, mark, cursor, files.length || run.files ? 'done' : 'nothing', files);
         }
         const slot = cursor.run!.slot!;
         files.push({ name: file.name, sequence: slot.sequence, rows: file.rows, bytes: file.bytes });
@@ -153,10 +160,15 @@ export class Exporter {
         // Checkpoint only while the integration still has this destination; else the rows go out again.
         integration = await integrations.get(job.workspaceId);
         if (!integration || destinationOf(integration) !== destination) continue;
-        const oldestCommit = typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined;
+        const oldestCommit = file.oldestCommit ?? (typeof run.position === 'number' ? await this.deps.source.oldestCommitAfter(job.workspaceId, job.fileType, run.position) : undefined);
         const checkpoint = fileCheckpoint(cursor, run, slot, file, { startedAt: fileStartedAt, now: clock.now(), oldestCommit, leaseMs: config.leaseMs });
         cursor = await cursors.save(checkpoint.cursor, checkpoint.entry);
         await this.deps.faults?.afterCheckpoint?.();
+        if (file.complete) {
+          // The file reached the run's target: nothing is left for another file.
+          cursor = await cursors.save(completed(cursor, run));
+          return await this.finish(job, mark, cursor, 'done', files);
+        }
         if (clock.now() - started >= config.timeBudgetMs) {
           // Hand the rest on: release the lease first, so the continuation can take it.
           cursor = await cursors.save(released(cursor));
@@ -170,29 +182,40 @@ export class Exporter {
     }
   }
 
+  /** A complete run (its cursor saved): old history pruned now and then, the marker settled. */
+  private async finish(job: ExportJob, mark: string | undefined, cursor: Cursor, status: 'done' | 'nothing', files: ExportOutcome['files']): Promise<ExportOutcome> {
+    // Once every HISTORY_PRUNE_EVERY files (failures prune at once): more is deleted than added.
+    if (Math.floor(cursor.filesExported / HISTORY_PRUNE_EVERY) !== Math.floor((cursor.filesExported - files.length) / HISTORY_PRUNE_EVERY)) {
+      await this.deps.cursors.history.prune(job.workspaceId, this.deps.clock.now()).catch(() => undefined);
+    }
+    const lagSeconds = await this.settle(job, mark, cursor);
+    return { status, files, lagSeconds };
+  }
+
   /**
    * The pair is up to date: its marker goes unless it was marked since it was read (ETag). A commit
    * whose mark came before that read either landed before the head is touched (the check sees it) or
-   * conflicts with the touch and retries with a new mark.
+   * conflicts with the touch and retries with a new mark. Answers the pair's lag when the head says
+   * it is 0 (nothing past the cursor).
    */
-  private async settle(job: ExportJob, mark: string | undefined, cursor: Cursor): Promise<void> {
-    if (!mark || !(await this.pending.clear(job, mark))) return;
+  private async settle(job: ExportJob, mark: string | undefined, cursor: Cursor): Promise<number | undefined> {
+    if (!mark || !(await this.pending.clear(job, mark))) return undefined;
     const head = await this.deps.source.touchHead(job.workspaceId, job.fileType);
-    if (head.seq > cursor.lastSeq) await this.pending.mark(job.workspaceId, [job.fileType]);
+    if (head.seq <= cursor.lastSeq) return 0;
+    await this.pending.mark(job.workspaceId, [job.fileType]);
+    return undefined;
   }
 
-  /** One worker per pair: the cursor's lease (a crashed worker's lease expires). Undefined when busy. */
-  private async takeLease(job: ExportJob, owner: string, identity: Identity): Promise<Cursor | undefined> {
-    const { cursors, clock, config } = this.deps;
+  /**
+   * One worker per pair: the cursor's lease (a crashed worker's lease expires), set on the cursor as
+   * read but not saved (decideRun saves it with the run, ETag-guarded). Undefined when busy.
+   */
+  private lease(stored: Cursor, owner: string, identity: Identity): Cursor | undefined {
+    const { clock, config } = this.deps;
     // Another generation starts over, another instance's cursor counts as absent (sequences carry on).
-    const cursor = cursorFor(await cursors.get(job.workspaceId, job.fileType), identity.instance, identity.generation);
+    const cursor = cursorFor(stored, identity.instance, identity.generation);
     if (cursor.leaseUntil > clock.now() && cursor.leaseOwner !== owner) return undefined;
-    try {
-      return await cursors.save({ ...cursor, leaseOwner: owner, leaseUntil: clock.now() + config.leaseMs });
-    } catch (e) {
-      if (e instanceof CursorMoved) return undefined;
-      throw e;
-    }
+    return { ...cursor, leaseOwner: owner, leaseUntil: clock.now() + config.leaseMs };
   }
 
   /** The name of the run's next file, reserved in the cursor before its first block is staged. */

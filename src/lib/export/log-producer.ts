@@ -3,7 +3,7 @@
 // file carries (at most one row per primary key per file) and where the file ends; the write then
 // reads each segment once and hands the picked rows to the writer by column.
 import { SCHEMAS, type FileType, type SchemaVersion } from '../contract/schemas.js';
-import type { SourceLog } from '../source/source-log.js';
+import type { SegmentRef, SourceLog } from '../source/source-log.js';
 import type { SegmentBatch, Utf8Column, Values } from '../source/segment.js';
 import { KeyIndex, keyReader } from './key-index.js';
 import { anonymizeColumns, type Anonymizer } from './anonymize.js';
@@ -48,7 +48,7 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
     const anonymize = options.anonymize && (await options.anonymize.anyGone()) ? options.anonymize : undefined;
     const plan = await planFile(source, limits, range, keyOf, anonymize?.column);
     await options.afterSourceRead?.();
-    if (plan.rows === 0) return { rows: 0, end: plan.end };
+    if (plan.rows === 0) return { rows: 0, end: plan.end, complete: true };
     // The owners of this file's rows only: bounded by the file, whatever the number of deleted people.
     const anonymized = anonymize && (await anonymize.resolve(plan.owners));
     const inWindow = windowOf(range.since);
@@ -60,7 +60,9 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       return batch;
     };
     // As stored: strings as their UTF-8 bytes (the writer decodes a range at once), numbers as float64.
-    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', { decode: { asStored: true }, plan: held })) {
+    // The segments the plan listed (the write covers the same range): the index is not listed again.
+    const read = { decode: { asStored: true }, plan: held, segments: plan.segments };
+    for await (const { firstSeq, batch, start, end } of source.slices(workspaceId, fileType, after, plan.end, 'all', read)) {
       // Every record in range but the versions a later one replaced, and those outside the events window
       // (without either, and the whole segment in range: all of them, nothing to pick).
       const every = plan.superseded.size === 0 && range.since === undefined && start === 0 && end === batch.rows;
@@ -93,7 +95,7 @@ export function logProducer(source: SourceLog, limits: FileLimits, range: LogRan
       await out.columns(columns, length);
       rows += length;
     }
-    return { rows, end: plan.end };
+    return { rows, end: plan.end, complete: plan.end >= range.target, oldestCommit: plan.oldestCommit };
   };
 }
 
@@ -127,6 +129,7 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
   // (the plan section is a good part of them: one request instead of two), and the write reads
   // only the rest of those read by their plan section.
   const held = new Map<number, SegmentBatch>();
+  const segments: SegmentRef[] = [];
   let heldBytes = 0;
   let wholeBytes = 0;
   const whole = ({ bytes, planBytes }: { bytes: number; planBytes: number }) => {
@@ -134,7 +137,8 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
     wholeBytes += bytes;
     return true;
   };
-  read: for await (const { firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { decode: { asStored: true }, whole })) {
+  read: for await (const { segment, firstSeq, batch, start, end: stop } of source.slices(range.workspaceId, range.fileType, range.after, range.target, 'plan', { decode: { asStored: true }, whole })) {
+    segments.push(segment);
     const planSection = batch.whole ? 0 : (batch.planBytes ?? Infinity);
     if (heldBytes + planSection <= HOLD_BYTES / 2) {
       held.set(firstSeq, batch);
@@ -162,7 +166,8 @@ async function planFile(source: SourceLog, limits: FileLimits, range: LogRange, 
     }
   }
   if (keys.size === 0) end = range.target;
-  return { rows: keys.size, superseded, owners, end, held };
+  // The file's oldest change: the first segment after the file's start (for the file's lag).
+  return { rows: keys.size, superseded, owners, end, held, segments, oldestCommit: segments[0]?.committedAt };
 }
 
 /** Record i's owner, from the column as decoded (a string only for the rows asked). */

@@ -13,6 +13,8 @@ export interface ExportOutcome {
   files: { name: string; sequence: number; rows: number; bytes: number }[];
   reason?: string;
   failureKind?: 'credentials' | 'bad_data';
+  /** The pair's lag when the invocation already knows it (else it is read after the invocation). */
+  lagSeconds?: number;
 }
 
 export interface ReportDeps {
@@ -64,7 +66,7 @@ export async function reported(deps: ReportDeps, job: ExportJob, invocation: () 
     } else {
       deps.log?.info('export finished', summary);
     }
-    const lag = await deps.lagSeconds(job).catch(() => undefined);
+    const lag = outcome.lagSeconds ?? (await deps.lagSeconds(job).catch(() => undefined));
     if (lag !== undefined) {
       telemetry.lag(fields, lag);
       span.setAttribute('export.lag_seconds', lag);

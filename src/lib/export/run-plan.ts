@@ -43,29 +43,29 @@ export function isLogRun(fileType: FileType, run: Run): boolean {
 }
 
 /**
- * The run an invocation works on, saved in the cursor (a cursor without a run has nothing to do):
- * a new run when none is in progress; for an initial sync, the anonymization position fixed; a
- * resumed log run extended to the source head.
+ * The run an invocation works on, saved in the cursor with the lease (one write; a cursor without a
+ * run has nothing to do, and is not written): a new run when none is in progress; for an initial
+ * sync, the anonymization position fixed; a resumed log run extended to the source head.
+ * `leased` is the cursor as read, with this worker's lease set but not saved.
  */
-export async function decideRun(deps: { cursors: Cursors; source: SourceLog; people: PeopleState; clock: { now(): number } }, cursor: Cursor): Promise<Cursor> {
-  const { cursors } = deps;
+export async function decideRun(deps: { cursors: Cursors; source: SourceLog; people: PeopleState; clock: { now(): number } }, leased: Cursor): Promise<Cursor | undefined> {
+  let cursor = leased;
   if (!cursor.run) {
     const run = await planRun(deps, cursor, deps.clock.now());
-    if (!run) return cursor;
-    cursor = await cursors.save({ ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) });
+    if (!run) return undefined;
+    cursor = { ...cursor, run, ...(run.partSequence !== undefined ? { nextSequence: cursor.nextSequence + 1 } : {}) };
+  } else if (isLogRun(cursor.fileType, cursor.run)) {
+    // A resumed log run (after a failure or a continuation) also takes what arrived since it
+    // started: its files are cut from `position` on, so a later target changes nothing already written.
+    const head = await deps.source.head(cursor.workspaceId, cursor.fileType);
+    if (head.seq > cursor.run.targetSeq) cursor = { ...cursor, run: { ...cursor.run, targetSeq: head.seq } };
   }
-  if (cursor.run?.kind === 'initial' && cursor.anonymizeAt === undefined && ownerColumn(cursor.fileType)) {
+  if (cursor.run!.kind === 'initial' && cursor.anonymizeAt === undefined && ownerColumn(cursor.fileType)) {
     // "Deleted before the first sync", fixed for this generation: the people log as of now, after
     // the people state caught up (so a deletion committed just before counts). Also fixes it for
     // an initial run planned before this rule existed.
     const heads = await deps.people.catchUp(cursor.workspaceId);
-    return cursors.save({ ...cursor, anonymizeAt: heads.people.seq });
+    cursor = { ...cursor, anonymizeAt: heads.people.seq };
   }
-  if (cursor.run && isLogRun(cursor.fileType, cursor.run)) {
-    // A resumed log run (after a failure or a continuation) also takes what arrived since it
-    // started: its files are cut from `position` on, so a later target changes nothing already written.
-    const head = await deps.source.head(cursor.workspaceId, cursor.fileType);
-    if (head.seq > cursor.run.targetSeq) return cursors.save({ ...cursor, run: { ...cursor.run, targetSeq: head.seq } });
-  }
-  return cursor;
+  return deps.cursors.save(cursor);
 }

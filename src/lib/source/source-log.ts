@@ -20,6 +20,8 @@ export type { SourceRecord };
 
 /** Records afterSeq < seq_num <= throughSeq of one segment: rows [start, end) of `batch`, row i is seq_num firstSeq + i. */
 export interface SegmentSlice {
+  /** The segment (as listed in the index): a later read of the same range can be given it (SliceOptions.segments). */
+  segment: SegmentRef;
   firstSeq: number;
   batch: SegmentBatch;
   start: number;
@@ -37,6 +39,8 @@ export interface SliceOptions {
    * sequence: whole, it is not downloaded again; its plan section only, the rest of it is.
    */
   plan?(firstSeq: number): SegmentBatch | undefined;
+  /** The range's segments as an earlier read of it listed them (in order): read without listing the index again. */
+  segments?: readonly SegmentRef[];
 }
 
 export interface Head {
@@ -96,8 +100,18 @@ const segPrefix = (fileType: FileType) => `segl|${fileType}|`;
 const legacySegPrefix = (fileType: FileType) => `seg|${fileType}|`;
 type HeadEntity = { seq: bigint; stateSeq?: bigint; lastSeqKeyedFrom?: bigint };
 
+/** (workspace, file type) pairs whose keyed-index statement a SourceLog remembers (the oldest forgotten first). */
+const KEYED_FROM_REMEMBERED = 10_000;
+
 export class SourceLog {
   private readonly pending: PendingPairs;
+  /**
+   * What a head said about earlier versions' segments, per (workspace, file type): every segment
+   * indexed only by firstSeq starts below `from`, among the segments through `through` (the head's
+   * seq then). Segments never change, so the statement stays true for that range whatever a later
+   * head says: reads within it skip the head read (legacySegments).
+   */
+  private readonly keyedFrom = new Map<string, { from: number; through: number }>();
 
   constructor(
     private readonly storage: AppStorage,
@@ -115,7 +129,9 @@ export class SourceLog {
     try {
       const e = await this.index.getEntity<HeadEntity>(String(workspaceId), headKey(fileType));
       const lastSeqKeyedFrom = e.lastSeqKeyedFrom === undefined ? undefined : num(e.lastSeqKeyedFrom);
-      return { fileType, seq: num(e.seq), stateSeq: num(e.stateSeq), lastSeqKeyedFrom, etag: e.etag };
+      const seq = num(e.seq);
+      if (lastSeqKeyedFrom !== undefined) this.rememberKeyedFrom(workspaceId, fileType, lastSeqKeyedFrom, seq);
+      return { fileType, seq, stateSeq: num(e.stateSeq), lastSeqKeyedFrom, etag: e.etag };
     } catch (e) {
       if (isNotFound(e)) return { fileType, seq: 0, stateSeq: 0 };
       throw e;
@@ -222,7 +238,7 @@ export class SourceLog {
    */
   async *slices(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number, part: 'plan' | 'all', options: SliceOptions = {}): AsyncGenerator<SegmentSlice> {
     if (throughSeq <= afterSeq) return;
-    const segments = this.segments(workspaceId, fileType, afterSeq, throughSeq);
+    const segments = options.segments ? fromList(options.segments) : this.segments(workspaceId, fileType, afterSeq, throughSeq);
     // Download ahead while the caller consumes the current segment: up to a few segments and a
     // byte budget (content segments can be large), and always at least the next one.
     const ahead: { segment: SegmentRef; bytes: number; batch: Promise<SegmentBatch> }[] = [];
@@ -255,7 +271,7 @@ export class SourceLog {
       const { firstSeq } = current.segment;
       const start = Math.max(0, afterSeq + 1 - firstSeq);
       const end = Math.min(batch.rows, throughSeq + 1 - firstSeq);
-      if (start < end) yield { firstSeq, batch, start, end };
+      if (start < end) yield { segment: current.segment, firstSeq, batch, start, end };
       if (end < batch.rows) return;
     }
   }
@@ -282,6 +298,15 @@ export class SourceLog {
     for (; next < legacy.length; next++) if (legacy[next].firstSeq > lastFirstSeq) yield legacy[next];
   }
 
+  private rememberKeyedFrom(workspaceId: number, fileType: FileType, from: number, through: number): void {
+    const key = `${workspaceId}|${fileType}`;
+    const known = this.keyedFrom.get(key);
+    if (known && known.from === from && known.through >= through) return;
+    this.keyedFrom.delete(key); // re-inserted last: the map forgets the least recently learnt first
+    this.keyedFrom.set(key, { from, through: known?.from === from ? Math.max(known.through, through) : through });
+    if (this.keyedFrom.size > KEYED_FROM_REMEMBERED) this.keyedFrom.delete(this.keyedFrom.keys().next().value!);
+  }
+
   /** lastSeq-keyed index entities with lastSeq > afterSeq: a pure key range. */
   private afterFilter(workspaceId: number, fileType: FileType, afterSeq: number): string {
     return `PartitionKey eq '${workspaceId}' and RowKey gt '${segPrefix(fileType)}${pad20(afterSeq)}' and RowKey lt '${segPrefix(fileType)}~'`;
@@ -293,6 +318,8 @@ export class SourceLog {
    * scan them (the scan, on a non-key filter, runs only for reads starting in the older history).
    */
   private async legacySegments(workspaceId: number, fileType: FileType, afterSeq: number, throughSeq: number): Promise<SegmentRef[]> {
+    const known = this.keyedFrom.get(`${workspaceId}|${fileType}`);
+    if (known && afterSeq + 1 >= known.from && throughSeq <= known.through) return [];
     const head = await this.head(workspaceId, fileType);
     // Every seq <= head.seq is covered by the head's statement; a range past it is read both ways.
     if (head.lastSeqKeyedFrom !== undefined && afterSeq + 1 >= head.lastSeqKeyedFrom && throughSeq <= head.seq) return [];
@@ -350,10 +377,16 @@ export class SourceLog {
   }
 }
 
-type SegmentRef = { firstSeq: number; lastSeq: number; blob: string; planBytes?: number; bytes?: number };
+/** A segment as its index entity lists it; `committedAt`: when it was committed (the entity's timestamp, ms). */
+export type SegmentRef = { firstSeq: number; lastSeq: number; blob: string; planBytes?: number; bytes?: number; committedAt?: number };
 
-function segmentRef(e: IndexEntity): SegmentRef {
+async function* fromList(segments: readonly SegmentRef[]): AsyncGenerator<SegmentRef> {
+  yield* segments;
+}
+
+function segmentRef(e: IndexEntity & { timestamp?: string }): SegmentRef {
   const ref: SegmentRef = { firstSeq: num(e.firstSeq), lastSeq: num(e.lastSeq), blob: e.blob };
+  if (e.timestamp) ref.committedAt = Date.parse(e.timestamp);
   if (e.planBytes !== undefined && e.planBytes !== null) ref.planBytes = Number(e.planBytes);
   if (e.bytes !== undefined && e.bytes !== null) ref.bytes = Number(e.bytes);
   return ref;

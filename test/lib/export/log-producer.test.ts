@@ -29,10 +29,20 @@ async function produce(ws: number, fileType: 'deliveries' | 'events', after: num
 describe('log producer', () => {
   it('carries the latest version of each key in range, with workspace_id and seq_num, and ends at the target', async () => {
     const ws = freshWorkspace();
+    const t0 = Date.now();
     await services.ingest.ingest(ws, 'deliveries', [delivery('a'), delivery('b'), delivery('a', 8)]);
+    const t1 = Date.now();
+    await new Promise((r) => setTimeout(r, 20));
     await services.ingest.ingest(ws, 'deliveries', [delivery('c'), delivery('b', 9)]);
+    const t2 = Date.now();
     const all = await produce(ws, 'deliveries', 0, 5);
     expect(all.end).toBe(5);
+    // The oldest change a file carries was committed with the first segment of its range (the file's lag).
+    expect(all.oldestCommit).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(all.oldestCommit).toBeLessThanOrEqual(t1 + 1000);
+    const later = await produce(ws, 'deliveries', 3, 5);
+    expect(later.oldestCommit).toBeGreaterThan(all.oldestCommit!);
+    expect(later.oldestCommit).toBeLessThanOrEqual(t2 + 1000);
     expect(all.rows.map((r) => [r.delivery_id, r.campaign_id, r.seq_num, r.workspace_id])).toEqual([
       ['a', 8, 3, ws],
       ['c', 7, 4, ws],
@@ -52,13 +62,16 @@ describe('log producer', () => {
     // Rows go out in log order; `a` is carried in its later version, so the cut never splits it.
     expect(first.rows.map((r) => [r.delivery_id, r.seq_num])).toEqual([['b', 2], ['a', 3]]);
     expect(first.end).toBe(3);
+    expect(first.complete).toBe(false);
     const second = await produce(ws, 'deliveries', first.end as number, 6, { maxRowsPerFile: 2, maxBytesPerFile: 1 << 30 });
     expect(second.rows.map((r) => r.delivery_id)).toEqual(['c', 'd']);
     expect(second.end).toBe(5);
     const third = await produce(ws, 'deliveries', second.end as number, 6, { maxRowsPerFile: 2, maxBytesPerFile: 1 << 30 });
     expect(third.rows.map((r) => r.delivery_id)).toEqual(['e']);
     expect(third.end).toBe(6);
-    expect(await produce(ws, 'deliveries', 6, 6)).toEqual({ rows: [], end: 6 });
+    // The file reaching the target says so: the run completes with it.
+    expect(third.complete).toBe(true);
+    expect(await produce(ws, 'deliveries', 6, 6)).toEqual({ rows: [], end: 6, complete: true });
   });
 
   it('the events window leaves older events out and still reaches the target', async () => {
@@ -69,7 +82,7 @@ describe('log producer', () => {
     expect(r.rows.map((x) => x.event_id)).toEqual(['new']);
     expect(r.end).toBe(3);
     const none = await produce(ws, 'events', 0, 1, undefined, T0);
-    expect(none).toEqual({ rows: [], end: 1 });
+    expect(none).toEqual({ rows: [], end: 1, complete: true });
   });
 
   it('an event re-sent with a time outside the window keeps its version inside it', async () => {
