@@ -350,11 +350,8 @@ export class SourceLog {
 
   /** A segment's records: all of them, or only its plan section ('plan'). */
   async loadSegment(segment: Pick<SegmentRef, 'blob' | 'planBytes' | 'bytes'>, part: 'plan' | 'all' = 'all', decode: DecodeOptions = {}): Promise<SegmentBatch> {
-    const blob = this.storage.sourceContainer.getBlockBlobClient(segment.blob);
-    // With a length, one request (without, the SDK asks for the blob's properties first).
     const length = part === 'plan' && segment.planBytes !== undefined ? segment.planBytes : segment.bytes;
-    const buffer = length === undefined ? await blob.downloadToBuffer() : await blob.downloadToBuffer(0, length);
-    return decodeSegment(buffer, segment.planBytes, decode);
+    return decodeSegment(await this.download(segment.blob, 0, length), segment.planBytes, decode);
   }
 
   /** A segment's records, its plan section given (decoded): a range read of the rest. */
@@ -362,8 +359,31 @@ export class SourceLog {
     const { planBytes, bytes } = segment;
     if (planBytes === undefined || bytes === undefined) return this.loadSegment(segment, 'all', decode);
     if (bytes === planBytes) return plan;
-    const rest = await this.storage.sourceContainer.getBlockBlobClient(segment.blob).downloadToBuffer(planBytes, bytes - planBytes);
+    const rest = await this.download(segment.blob, planBytes, bytes - planBytes);
     return decodeRest(plan, rest, decode);
+  }
+
+  /**
+   * Bytes [offset, offset + count) of a source blob (to its end without a count), in one request:
+   * the body's chunks copied into one buffer (downloadToBuffer zero-fills its buffer, copies each
+   * chunk by Buffer.fill, and without a count asks for the blob's properties first). The SDK's
+   * stream resumes a broken body (5 retries).
+   */
+  private async download(blob: string, offset: number, count?: number): Promise<Buffer> {
+    const response = await this.storage.sourceContainer.getBlockBlobClient(blob).download(offset, count);
+    const body = response.readableStreamBody;
+    const length = count ?? response.contentLength;
+    if (!body || length === undefined) throw new SystemError('source_read_failed', `segment ${blob}: no body`);
+    const out = Buffer.allocUnsafe(length);
+    let at = 0;
+    for await (const chunk of body) {
+      const bytes = chunk as Buffer;
+      if (at + bytes.length > length) throw new SystemError('source_read_failed', `segment ${blob}: more bytes than asked for`);
+      bytes.copy(out, at);
+      at += bytes.length;
+    }
+    if (at !== length) throw new SystemError('source_read_failed', `segment ${blob}: ${at} of ${length} bytes`);
+    return out;
   }
 
   private async writeSegment(workspaceId: number, part: AppendPart): Promise<{ blob: string; planBytes: number; bytes: number }> {

@@ -140,11 +140,11 @@ describe('source log: a plan read kept for the write', () => {
     const original = container.getBlockBlobClient.bind(container);
     const spy = vi.spyOn(container, 'getBlockBlobClient').mockImplementation((name: string) => {
       const client = original(name);
-      const download = client.downloadToBuffer.bind(client);
-      vi.spyOn(client, 'downloadToBuffer').mockImplementation(((offset?: number, count?: number) => {
+      const download = client.download.bind(client);
+      vi.spyOn(client, 'download').mockImplementation(((offset?: number, count?: number) => {
         seen.push(offset ? 'rest' : 'from0');
         return download(offset, count);
-      }) as typeof client.downloadToBuffer);
+      }) as typeof client.download);
       return client;
     });
     return { seen, restore: () => spy.mockRestore() };
