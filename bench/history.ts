@@ -2,6 +2,7 @@
 // long source log behind its cursor and from one with none. The history is written straight through
 // SourceLog.append (no HTTP), one segment per 1,000 records, as ingest batches would make them.
 import type { Services } from '../src/lib/services.js';
+import { countRequests } from '../src/local/requests.js';
 import { benchServices, customerSas, deliveryRow } from './pipeline.js';
 
 export interface HistoryBenchResult {
@@ -13,6 +14,8 @@ export interface HistoryBenchResult {
   withHistorySeconds: number;
   withoutHistorySeconds: number;
   ratio: number;
+  /** Storage requests of one changeset export (one file), counted in the last round. */
+  requestsPerChangeset: number;
 }
 
 const BATCH = 1000;
@@ -53,12 +56,15 @@ export async function benchExportAfterHistory(connectionString: string, workspac
   // The cursor is moved past the history directly: exporting it is not what is measured.
   await exportedThroughHead(services, withHistory);
   const times: Record<number, number[]> = { [withHistory]: [], [without]: [] };
+  let requestsPerChangeset = 0;
   for (let round = 0; round < rounds; round++) {
     for (const ws of round % 2 ? [without, withHistory] : [withHistory, without]) {
       await services.source.append(ws, [{ fileType: 'deliveries', records: records(round * changesetRows, changesetRows) }]);
+      const counted = round === rounds - 1 && ws === withHistory ? countRequests() : undefined;
       const t0 = performance.now();
-      const out = await services.exporter().run({ workspaceId: ws, fileType: 'deliveries' }, 'bench');
+      const out = await services.exporter().run({ workspaceId: ws, fileType: 'deliveries' }, 'bench').finally(() => counted?.stop());
       times[ws].push((performance.now() - t0) / 1000);
+      if (counted) requestsPerChangeset = counted.requests.length;
       const rows = out.files.reduce((n, f) => n + f.rows, 0);
       if (rows !== changesetRows) throw new Error(`bench: changeset exported ${rows} rows, expected ${changesetRows}`);
     }
@@ -66,5 +72,5 @@ export async function benchExportAfterHistory(connectionString: string, workspac
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const withHistorySeconds = median(times[withHistory]);
   const withoutHistorySeconds = median(times[without]);
-  return { historyRows, historySegments: Math.ceil(historyRows / BATCH), changesetRows, rounds, withHistorySeconds, withoutHistorySeconds, ratio: withHistorySeconds / withoutHistorySeconds };
+  return { historyRows, historySegments: Math.ceil(historyRows / BATCH), changesetRows, rounds, withHistorySeconds, withoutHistorySeconds, ratio: withHistorySeconds / withoutHistorySeconds, requestsPerChangeset };
 }

@@ -6,7 +6,7 @@ import { createServices, type Services } from '../../../src/lib/services.js';
 import { TABLES } from '../../../src/lib/platform/storage.js';
 import { customerContainer } from '../../support/container.js';
 import { freshWorkspace, testConfig, testStorage } from '../../support/env.js';
-import { countRequests } from '../../support/requests.js';
+import { countRequests } from '../../../src/local/requests.js';
 
 const delivery = (id: string, campaign = 7) => ({ delivery_id: id, internal_customer_id: `p-${id}`, delivery_type: 'email', campaign_id: campaign, created_at: '2026-01-01T00:00:00.000Z' });
 

@@ -1,6 +1,7 @@
-// Counts the storage requests a piece of code makes, as they leave the process (every SDK call goes
-// through node:http here: Azurite is plain HTTP). Each request is named by its method and resource:
-// the table, or the container of a blob ("GET cursors", "PUT <container>").
+// Dev tool (tests and benchmarks; not deployed): counts the storage requests a piece of code makes,
+// as they leave the process (every SDK call goes through node:http here: Azurite is plain HTTP).
+// Each request is named by its method and resource: the table, or the container of a blob
+// ("GET cursors", "PUT <container>").
 import http from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 
