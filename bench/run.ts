@@ -45,6 +45,16 @@ async function main(): Promise<void> {
     table.push({ figure: 'encode, DuckDB COPY TO parquet (same rows, same run)', value: `${fmt(r.duckdbRowsPerSecond)} rows/s` });
     table.push({ figure: 'encode ratio ours / DuckDB', value: `${fmt(r.ratio, 2)}×`, note: 'target ≥ 0.30×' });
   }
+  // The export pipeline's yardstick: the encoder alone on as many rows as the pipeline's sync, both
+  // started cold (a writer's first rows run before the JIT has compiled it: at 200,000 rows it
+  // encodes at about half its 1,000,000-row speed).
+  let encodeSameRows: number | undefined;
+  if (want('encode') && want('export')) {
+    const r = await benchEncode(sizes.export);
+    results.encodeAtExportSize = r;
+    encodeSameRows = r.oursRowsPerSecond;
+    table.push({ figure: `encode ${fmt(sizes.export)} deliveries rows (the export's size): ours`, value: `${fmt(r.oursRowsPerSecond)} rows/s` });
+  }
 
   if (want('segment')) {
     const r = benchSegment(sizes.segment);
@@ -72,7 +82,9 @@ async function main(): Promise<void> {
         const r = await benchInitialSync(azurite.connectionString, 1, sizes.export);
         results.export = r;
         table.push({ figure: `export pipeline, initial sync of ${fmt(r.rows)} deliveries (store → parquet → blob)`, value: `${fmt(r.rowsPerSecond)} rows/s`, note: `${r.files} files, ${fmt(r.bytes / 2 ** 20, 1)} MiB` });
-        if (encodeRowsPerSecond) table.push({ figure: 'export pipeline / encode-only', value: `${fmt(r.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+        if (encodeSameRows) table.push({ figure: 'export pipeline / encode-only, the same number of rows', value: `${fmt(r.rowsPerSecond / encodeSameRows, 2)}×`, note: 'target ≥ 0.30×' });
+        if (encodeRowsPerSecond) table.push({ figure: `export pipeline / encode-only of ${fmt(sizes.encode)} rows`, value: `${fmt(r.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+        if (encodeSameRows || encodeRowsPerSecond) results.exportRatio = { sameRows: encodeSameRows && r.rowsPerSecond / encodeSameRows, encodeSize: encodeRowsPerSecond && r.rowsPerSecond / encodeRowsPerSecond };
       }
       if (want('history')) {
         const r = await benchExportAfterHistory(azurite.connectionString, 11, sizes.history);
@@ -92,6 +104,10 @@ async function main(): Promise<void> {
         table.push({ figure: `peak RSS, initial sync of ${fmt(small.rows)} rows (${opts})`, value: `${fmt(small.peakRssMiB)} MiB`, note: `${fmt(small.rowsPerSecond)} rows/s` });
         table.push({ figure: `peak RSS, initial sync of ${fmt(large.rows)} rows (${opts})`, value: `${fmt(large.peakRssMiB)} MiB`, note: `${fmt(large.rowsPerSecond)} rows/s; ${large.files} files` });
         table.push({ figure: 'peak RSS large / small', value: `${fmt(large.peakRssMiB / small.peakRssMiB, 2)}×`, note: 'target ≤ 1.20×, < 300 MiB' });
+        if (encodeRowsPerSecond) {
+          table.push({ figure: `export pipeline, that ${fmt(large.rows)}-row sync / encode-only of ${fmt(sizes.encode)} rows`, value: `${fmt(large.rowsPerSecond / encodeRowsPerSecond, 2)}×` });
+          results.exportRatio = { ...(results.exportRatio as object | undefined), largeSync: large.rowsPerSecond / encodeRowsPerSecond };
+        }
         table.push({ figure: `peak RSS ${fmt(smallDefault.rows)} / ${fmt(largeDefault.rows)} rows, Node's default heap limit`, value: `${fmt(smallDefault.peakRssMiB)} / ${fmt(largeDefault.peakRssMiB)} MiB`, note: `${fmt(largeDefault.peakRssMiB / smallDefault.peakRssMiB, 2)}×` });
       }
       if (want('memory')) {
