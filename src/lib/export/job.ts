@@ -4,8 +4,8 @@
 // create-only-blob.ts (one file, never rewritten), cursors.ts (where each pair stands, with its
 // lease), fanout.ts (the timer's work), message.ts and report.ts (the queue message, telemetry).
 //
-// One export job for a (workspace, file type), as a short story: take the lease, decide the run,
-// produce rows, write files, checkpoint after each one; hand the rest on when the time budget is spent.
+// One export job for a (workspace, file type), as a short story: decide the run and take the lease
+// with it, produce rows, write files, checkpoint after each one; hand the rest on when the time budget is spent.
 //
 // Crash safety: a run (what it covers, how far it got) is saved in the cursor before any file is
 // written, and checkpointed after each file. A file's name is reserved in the cursor before its
