@@ -36,7 +36,7 @@ const templateStrings = args.includes('--template-strings');
 const pageBytes = option('page-bytes') === undefined ? undefined : Number(option('page-bytes'));
 const rowGroupRows = option('row-group-rows') === undefined ? undefined : Number(option('row-group-rows'));
 const compressInWorker = !args.includes('--no-worker');
-const warm = args.includes('--warm');
+const warmArg = args.includes('--warm');
 // Rows as src/lib/export/log-producer.ts builds them: the parsed record extended in place. --spread: `{ ...record, workspace_id }` instead.
 const sharedShape = !args.includes('--spread');
 const DUCKDB_CODEC: Record<ParquetCodec, string> = { SNAPPY: 'snappy', UNCOMPRESSED: 'uncompressed', GZIP: 'gzip', ZSTD: 'zstd' };
@@ -134,7 +134,8 @@ export interface EncodeBenchResult {
 }
 
 /** Our writer vs DuckDB COPY on the same N rows, in this process; prints a summary and returns the figures. */
-export async function benchEncode(N: number = N_ARG): Promise<EncodeBenchResult> {
+export async function benchEncode(N: number = N_ARG, options: { warm?: boolean } = {}): Promise<EncodeBenchResult> {
+  const warm = options.warm ?? warmArg;
   const dir = mkdtempSync(join(tmpdir(), 'parquet-bench-'));
   try {
     const columns = columnsFor('deliveries', 'v4');
