@@ -92,7 +92,6 @@ class FramingWorker {
       this.usable = false;
       throw err;
     }
-    worker.unref();
     worker.on('message', (m: { id: number; bytes?: Uint8Array; sizes?: Int32Array; error?: string }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -109,6 +108,9 @@ class FramingWorker {
     };
     worker.on('error', (err) => failAll(err instanceof Error ? err : new Error(String(err))));
     worker.on('exit', (code) => failAll(new Error(`parquet: compression worker exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again (Node 20), and an
+    // idle worker must not keep the process alive.
+    worker.unref();
     this.worker = worker;
     return worker;
   }

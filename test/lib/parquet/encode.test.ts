@@ -3,8 +3,11 @@
 // paths, definition levels, INT64 edges, statistics, codecs and the compression worker. Every file
 // is read back by DuckDB and by hyparquet.
 
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MemorySink, parquetScratch } from '../../support/parquet-scratch.js';
@@ -512,6 +515,27 @@ describe('compression worker', () => {
     const back = await query(`SELECT delivery_id, md5(body) AS md5 FROM read_parquet('${path}') ORDER BY delivery_id`);
     expect(back.map((r) => r.md5)).toEqual(bodies.map((b) => createHash('md5').update(b, 'utf8').digest('hex')));
     await expectRoundTrip(path, bytes, cols, many);
+  });
+
+  it('an idle worker does not keep the process alive: a process that wrote a file ends by itself', () => {
+    // Started ahead of its first use (a small file never needs it), then idle. In a child process:
+    // the test runner's own process is kept alive by other things.
+    const writer = new URL('../../../src/lib/parquet/writer.ts', import.meta.url).href;
+    const schemas = new URL('../../../src/lib/contract/schemas.ts', import.meta.url).href;
+    const script = `
+      const { ParquetFileWriter } = await import(${JSON.stringify(writer)});
+      const { columnsFor } = await import(${JSON.stringify(schemas)});
+      const w = new ParquetFileWriter({ columns: columnsFor('deliveries', 'v4'), sink: { stageBlock: async () => {} } });
+      w.write({ workspace_id: 1, delivery_id: 'd', delivery_type: 'email', created_at: 1, seq_num: 1 });
+      await w.finish();
+      console.log('written');`;
+    const tsx = new URL('../../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).href;
+    // A module file: run with -e, the child ended even while the worker's port kept it referenced.
+    const file = join(mkdtempSync(join(tmpdir(), 'parquet-exit-')), 'write.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, ['--import', tsx, file], { encoding: 'utf8', timeout: 15_000 });
+    expect(run.stdout.trim()).toBe('written');
+    expect({ status: run.status, signal: run.signal, error: run.error?.message }).toEqual({ status: 0, signal: null, error: undefined });
   });
 
   it('reports a failing sink', async () => {
