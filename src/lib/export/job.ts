@@ -71,7 +71,6 @@ export class Exporter {
     return reported({ clock: this.deps.clock, log: this.deps.log, lagSeconds: (j) => this.lagSeconds(j) }, job, () => this.runPair(job, owner));
   }
 
-
   /** Queue a message for this pair (continuations; the timer's fan-out uses the same format). */
   async enqueue(job: ExportJob): Promise<void> {
     await enqueueExport(this.deps.storage.exportQueue, job);

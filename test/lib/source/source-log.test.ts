@@ -125,6 +125,9 @@ describe('source log', () => {
     expect(await log.oldestCommitAfter(ws, 'deliveries', 6)).toBeUndefined();
     // A previous-version writer after the upgrade (rolling deploy) drops the marker: still read whole.
     await legacy(7, ['g']);
+    // What a head said of segments through 6 stays true (remembered, no head read); a range past it reads the head again.
+    expect(await read(4, 6)).toEqual(['5:e', '6:f']);
+    expect(await read(4, 7)).toEqual(['5:e', '6:f', '7:g']);
     await log.append(ws, [{ fileType: 'deliveries', records: [{ delivery_id: 'h' }] }]);
     expect(await log.head(ws, 'deliveries')).toMatchObject({ seq: 8, lastSeqKeyedFrom: 8 });
     expect(await read(0, 8)).toEqual(['1:a', '2:b', '3:c', '4:d', '5:e', '6:f', '7:g', '8:h']);
