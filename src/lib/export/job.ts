@@ -26,7 +26,7 @@ import type { PeopleState } from '../source/people-state.js';
 import type { DeliveryOwners } from '../source/delivery-owners.js';
 import type { Integration, Integrations } from '../integration/settings.js';
 import { assertStorageEndpoint } from '../integration/endpoint.js';
-import { CursorMoved, cursorFor, type Cursor, type Cursors } from './cursors.js';
+import { CursorMoved, cursorFor, type Cursor, type Cursors, type Run } from './cursors.js';
 import { completed, failureRecord, fileCheckpoint, released } from './checkpoint.js';
 import { HISTORY_PRUNE_EVERY } from './history.js';
 import { enqueueExport, type ExportJob } from './message.js';
@@ -149,8 +149,7 @@ export class Exporter {
         }
         if (!file) {
           // Nothing left: the run is complete.
-          cursor = await cursors.save(completed(cursor, run));
-          return await this.finish(job, mark, cursor, files.length || run.files ? 'done' : 'nothing', files);
+          return await this.complete(job, mark, cursor, run, files.length || run.files ? 'done' : 'nothing', files);
         }
         const slot = cursor.run!.slot!;
         files.push({ name: file.name, sequence: slot.sequence, rows: file.rows, bytes: file.bytes });
@@ -163,11 +162,8 @@ export class Exporter {
         const checkpoint = fileCheckpoint(cursor, run, slot, file, { startedAt: fileStartedAt, now: clock.now(), oldestCommit, leaseMs: config.leaseMs });
         cursor = await cursors.save(checkpoint.cursor, checkpoint.entry);
         await this.deps.faults?.afterCheckpoint?.();
-        if (file.complete) {
-          // The file reached the run's target: nothing is left for another file.
-          cursor = await cursors.save(completed(cursor, run));
-          return await this.finish(job, mark, cursor, 'done', files);
-        }
+        // The file reached the run's target: nothing is left for another file.
+        if (file.complete) return await this.complete(job, mark, cursor, run, 'done', files);
         if (clock.now() - started >= config.timeBudgetMs) {
           // Hand the rest on: release the lease first, so the continuation can take it.
           cursor = await cursors.save(released(cursor));
@@ -181,8 +177,9 @@ export class Exporter {
     }
   }
 
-  /** A complete run (its cursor saved): old history pruned now and then, the marker settled. */
-  private async finish(job: ExportJob, mark: string | undefined, cursor: Cursor, status: 'done' | 'nothing', files: ExportOutcome['files']): Promise<ExportOutcome> {
+  /** The run is complete: saved so, old history pruned now and then, the marker settled. */
+  private async complete(job: ExportJob, mark: string | undefined, current: Cursor, run: Run, status: 'done' | 'nothing', files: ExportOutcome['files']): Promise<ExportOutcome> {
+    const cursor = await this.deps.cursors.save(completed(current, run));
     // Once every HISTORY_PRUNE_EVERY files (failures prune at once): more is deleted than added.
     if (Math.floor(cursor.filesExported / HISTORY_PRUNE_EVERY) !== Math.floor((cursor.filesExported - files.length) / HISTORY_PRUNE_EVERY)) {
       await this.deps.cursors.history.prune(job.workspaceId, this.deps.clock.now()).catch(() => undefined);
