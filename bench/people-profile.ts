@@ -2,9 +2,9 @@
 // (no HTTP) and the storage requests counted, against Azurite.
 // Run (after npm run build): node dist/bench/people-profile.js [people] [batch] (people as bench/ingest.ts sends them)
 import { fileURLToPath } from 'node:url';
-import http from 'node:http';
-import { syncBuiltinESMExports } from 'node:module';
+import type http from 'node:http';
 import { startAzurite } from '../src/local/azurite.js';
+import { countRequests, type RequestLog } from '../src/local/requests.js';
 import { loadConfig } from '../src/lib/platform/config.js';
 import { appStorage } from '../src/lib/platform/storage.js';
 import { createServices } from '../src/lib/services.js';
@@ -21,23 +21,14 @@ export interface PeopleProfile {
   opsPerPerson: Record<string, number>;
 }
 
-const ops: Record<string, number> = {};
-/** Counts the storage requests this process sends, by service (the port of the connection string) and kind. */
-function countRequests(connectionString: string) {
+/** Requests by service (the port of the connection string) and kind: "table.GET", "blob.PUT", "table.transaction". */
+function byService(connectionString: string): (o: http.RequestOptions) => string | undefined {
   const service = new Map<string, string>();
   for (const [, name, port] of connectionString.matchAll(/(Blob|Table|Queue)Endpoint=http:\/\/[^:]+:(\d+)/g)) service.set(port, name.toLowerCase());
-  const original = http.request;
-  const patched = function (this: unknown, ...args: unknown[]) {
-    const o = (typeof args[0] === 'object' && !(args[0] instanceof URL) ? args[0] : args[1]) as http.RequestOptions | undefined;
-    const name = service.get(String(o?.port));
-    if (name) {
-      const kind = String(o?.path).includes('$batch') ? 'transaction' : String(o?.method);
-      ops[`${name}.${kind}`] = (ops[`${name}.${kind}`] ?? 0) + 1;
-    }
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  return (o) => {
+    const name = service.get(String(o.port));
+    return name && `${name}.${String(o.path).includes('$batch') ? 'transaction' : String(o.method)}`;
   };
-  Reflect.set(http, 'request', patched);
-  syncBuiltinESMExports();
 }
 
 export async function profilePeople(total = 10_000, batch = 1000): Promise<PeopleProfile> {
@@ -50,7 +41,8 @@ export async function profilePeople(total = 10_000, batch = 1000): Promise<Peopl
     const services = createServices(config);
     const spans: Record<string, number> = {};
     const opsAt: Record<string, number> = {};
-    const totalOps = () => Object.values(ops).reduce((a, v) => a + v, 0);
+    let counted: RequestLog | undefined;
+    const totalOps = () => counted?.requests.length ?? 0;
     const time = (proto: object, name: string) => {
       const original = Reflect.get(proto, name) as (...a: unknown[]) => Promise<unknown>;
       Reflect.set(proto, name, async function (this: unknown, ...args: unknown[]) {
@@ -70,7 +62,7 @@ export async function profilePeople(total = 10_000, batch = 1000): Promise<Peopl
     const ws = 1;
     await services.ingest.ingest(ws, 'people', [make(-1)]);
     for (const k of Object.keys(spans)) delete spans[k];
-    countRequests(azurite.connectionString);
+    counted = countRequests(byService(azurite.connectionString));
     for (const k of Object.keys(opsAt)) delete opsAt[k];
     const bodies = [];
     for (let i = 0; i < total; i += batch) bodies.push(Array.from({ length: Math.min(batch, total - i) }, (_, j) => make(i + j)));
@@ -81,6 +73,9 @@ export async function profilePeople(total = 10_000, batch = 1000): Promise<Peopl
     const phases: PeopleProfile['phases'] = {};
     for (const [k, ms] of Object.entries(spans)) phases[k] = { msPerRequest: ms / requests, opsPerPerson: (opsAt[k] ?? 0) / total };
     phases.total = { msPerRequest: (seconds * 1000) / requests, opsPerPerson: totalOps() / total };
+    counted.stop();
+    const ops: Record<string, number> = {};
+    for (const r of counted.requests) ops[r] = (ops[r] ?? 0) + 1;
     return { people: total, batch, seconds, peoplePerSecond: total / seconds, phases, opsPerPerson: Object.fromEntries(Object.entries(ops).map(([k, v]) => [k, v / total])) };
   } finally {
     await azurite.stop();
