@@ -57,6 +57,20 @@ function compact(record: Record<string, unknown>): SourceRecord {
 export const attributeText = (v: string | number | boolean | null): string | null =>
   v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
 
+/**
+ * An upper bound of JSON.stringify(attrs).length without building it (a string's JSON is at most 6
+ * characters per character and its quotes; a timestamp at most 24): the exact size is computed only
+ * for a person near the limit.
+ */
+export function attrsCharsAtMost(attrs: PersonState['attrs']): number {
+  let chars = 2;
+  for (const name in attrs) {
+    const value = attrs[name][0];
+    chars += 6 * (name.length + (value?.length ?? 0)) + 36;
+  }
+  return chars;
+}
+
 export class Ingest {
   constructor(
     private readonly source: SourceLog,
@@ -147,7 +161,7 @@ export class Ingest {
       for (const a of attributeRows) changeAttribute(state(a.internal_customer_id), a.attribute_name, attributeText(a.attribute_value), a.timestamp ?? now);
       // Refuse (before anything is stored) what the person's state could not hold.
       for (const s of working.values()) {
-        if (JSON.stringify(s.attrs).length > MAX_PERSON_ATTRIBUTES_CHARS) {
+        if (attrsCharsAtMost(s.attrs) > MAX_PERSON_ATTRIBUTES_CHARS && JSON.stringify(s.attrs).length > MAX_PERSON_ATTRIBUTES_CHARS) {
           throw new UserError('person_too_large', `the attributes of person "${s.internal_customer_id.slice(0, 64)}" would exceed ${MAX_PERSON_ATTRIBUTES_CHARS} characters in all; nothing was stored`, 400, [{ path: 'attributes', message: 'too large in all for one person' }]);
         }
       }

@@ -210,6 +210,17 @@ export async function findLeaves(
   const absentRoot = emptyPage(partition);
   for (let round = 0; depth.size > 0; round++) {
     if (round > 2 * BITS + 8) throw new SystemError('people_pages_moving', 'people state pages kept changing during a lookup; retry');
+    // A target whose node at its depth was not seen, under a page that was (a leaf: the hint is
+    // deeper than this branch of the trie), is in that page: no read (it would answer 404).
+    for (const [t, d] of depth) {
+      if (seen.has(t.slice(0, d))) continue;
+      for (let k = d - 1; k >= 0; k--) {
+        const above = seen.get(t.slice(0, k));
+        if (above === null) continue;
+        if (above !== undefined && above !== 'split') depth.set(t, k);
+        break;
+      }
+    }
     const wanted = new Set([...depth].map(([t, d]) => t.slice(0, d)).filter((p) => !seen.has(p)));
     await Promise.all(
       [...wanted].map(async (prefix) => {
@@ -243,20 +254,40 @@ export async function findLeaves(
 /**
  * A page's people as leaves of at most pageChars(depth) (split by the next bit, as many levels as needed),
  * in key order; a node split on the way is a marker (json undefined), so every level can be walked.
+ * Each person's line and bits are computed once, whatever the depth.
  */
 export function splitPage(prefix: string, people: Map<string, string>, bitsOf: (id: string) => string): { prefix: string; lines?: string[]; chars?: number; people?: Map<string, string> }[] {
+  const ids: string[] = [];
   const lines: string[] = [];
   let chars = -1;
   for (const [id, v] of people) {
     const line = lineOf(id, v);
+    ids.push(id);
     lines.push(line);
     chars += line.length + 1;
   }
   chars = Math.max(0, chars);
   if (chars <= pageChars(prefix.length) || prefix.length >= BITS) return [{ prefix, lines, chars, people }];
-  const halves = [new Map<string, string>(), new Map<string, string>()];
-  for (const [id, v] of people) halves[bitsOf(id)[prefix.length] === '1' ? 1 : 0].set(id, v);
-  return [{ prefix }, ...splitPage(`${prefix}0`, halves[0], bitsOf), ...splitPage(`${prefix}1`, halves[1], bitsOf)];
+  const bits = ids.map(bitsOf);
+  const out: ReturnType<typeof splitPage> = [];
+  const node = (prefix: string, members: number[], chars: number): void => {
+    if (chars <= pageChars(prefix.length) || prefix.length >= BITS) {
+      out.push({ prefix, lines: members.map((i) => lines[i]), chars, people: new Map(members.map((i) => [ids[i], people.get(ids[i])!])) });
+      return;
+    }
+    out.push({ prefix });
+    const halves: [number[], number[]] = [[], []];
+    const halfChars = [-1, -1];
+    for (const i of members) {
+      const h = bits[i][prefix.length] === '1' ? 1 : 0;
+      halves[h].push(i);
+      halfChars[h] += lines[i].length + 1;
+    }
+    node(`${prefix}0`, halves[0], Math.max(0, halfChars[0]));
+    node(`${prefix}1`, halves[1], Math.max(0, halfChars[1]));
+  };
+  node(prefix, ids.map((_, i) => i), chars);
+  return out;
 }
 
 /**

@@ -32,7 +32,9 @@ export const UNIT_BYTES = 1_800_000;
  * its size is split in its own unit (markers and children).
  */
 export function planWrites(workspaceId: number, pending: string[], r: StateRead, update: (s: PersonState) => PersonState | undefined) {
-  const units = new Map<Page, { people: Map<string, string>; changes: Map<string, string>; bytes: number; chars: number; changed: number; own: TransactionAction[] }>();
+  // A unit holds the page's changed lines only (its people are copied only for a rewrite; a delta's
+  // node takes them in place once written, see written()). Ids in `pending` are distinct.
+  const units = new Map<Page, { changes: Map<string, string>; added: number; bytes: number; chars: number; changed: number; own: TransactionAction[] }>();
   const gone: string[] = [];
   const deferred: string[] = [];
   for (const id of pending) {
@@ -41,7 +43,7 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     if (!s) continue;
     const page = r.pages.get(id)!;
     let unit = units.get(page);
-    if (!unit) units.set(page, (unit = { people: new Map(page.people), changes: new Map(), bytes: page.bytes, chars: page.chars, changed: 0, own: [] }));
+    if (!unit) units.set(page, (unit = { changes: new Map(), added: 0, bytes: page.bytes, chars: page.chars, changed: 0, own: [] }));
     const json = JSON.stringify(pack(s));
     const pk = partitionKey(workspaceId, page.partition);
     const ownEtag = r.own.get(id);
@@ -56,9 +58,9 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     // Gone now, or gone for a span these records opened and closed (a replay of several requests).
     if (s.goneSince !== null || (s.goneBefore.length > 0 && s.goneBefore !== before.goneBefore)) gone.push(id);
     const value = big ? OWN : json;
-    const line = unit.people.get(id);
-    unit.chars += line === undefined ? encodeKey(id).length + 1 + value.length + (unit.people.size > 0 ? 1 : 0) : value.length - line.length;
-    unit.people.set(id, value);
+    const line = page.people.get(id);
+    unit.chars += line === undefined ? encodeKey(id).length + 1 + value.length + (page.people.size + unit.added > 0 ? 1 : 0) : value.length - line.length;
+    if (line === undefined) unit.added++;
     unit.changes.set(id, value);
     if (big) unit.own.push(ownEtag ? ['update', toEntity(pk, ownKey(id), s), 'Replace', { etag: ownEtag }] : ['create', toEntity(pk, ownKey(id), s)]);
     else if (ownEtag) unit.own.push(['delete', { partitionKey: pk, rowKey: ownKey(id) }]); // guarded by the page's ETag (same transaction)
@@ -72,13 +74,15 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     const delta = page.etag && unit.chars <= pageChars(page.prefix.length) ? deltaWrite(page, unit.changes) : undefined;
     if (delta) {
       actions.push(['update', { partitionKey: pk, rowKey: pageKey(page.prefix), ...delta.properties }, 'Merge', { etag: page.etag }]);
-      nodes.push({ partition: page.partition, prefix: page.prefix, key: key(page.prefix), page: { ...page, etag: undefined, people: unit.people, bytes: page.bytes + delta.textBytes, chars: unit.chars, deltaBytes: page.deltaBytes + delta.bytes, deltas: page.deltas + delta.count } });
+      nodes.push({ partition: page.partition, prefix: page.prefix, key: key(page.prefix), page: { ...page, etag: undefined, bytes: page.bytes + delta.textBytes, chars: unit.chars, deltaBytes: page.deltaBytes + delta.bytes, deltas: page.deltas + delta.count }, changes: unit.changes });
     } else {
       const write = (prefix: string, props: Record<string, unknown>): TransactionAction => {
         const entity = { partitionKey: pk, rowKey: pageKey(prefix), ...props };
         return prefix === page.prefix && page.etag ? ['update', entity, 'Replace', { etag: page.etag }] : ['create', entity];
       };
-      for (const node of splitPage(page.prefix, unit.people, (id) => placeOf(id).bits)) {
+      const people = new Map(page.people);
+      for (const [id, value] of unit.changes) people.set(id, value);
+      for (const node of splitPage(page.prefix, people, (id) => placeOf(id).bits)) {
         if (!node.lines) {
           actions.push(write(node.prefix, { split: true }));
           nodes.push({ partition: page.partition, prefix: node.prefix, key: key(node.prefix) });
@@ -115,15 +119,23 @@ function deltaWrite(page: Page, changes: Map<string, string>): { properties: Rec
   return { properties, bytes, textBytes, count };
 }
 
-/** A page or marker (page undefined) as written, without its new ETag. */
-export type WrittenNode = { partition: number; prefix: string; key: string; page?: Omit<Page, 'etag'> & { etag?: undefined } };
+/**
+ * A page or marker (page undefined) as written, without its new ETag. A page written as deltas has
+ * the people of the page as read, and its `changes`: they are set in that map once written.
+ */
+export type WrittenNode = { partition: number; prefix: string; key: string; page?: Omit<Page, 'etag'> & { etag?: undefined }; changes?: Map<string, string> };
 
-/** The nodes a lookup saw, with what was just written (and its new ETags) in their place. */
+/**
+ * The nodes a lookup saw, with what was just written (and its new ETags) in their place. A delta
+ * page's map of people is updated in place (not copied: a page holds hundreds): the page as read is
+ * superseded here, and its ETag, kept by whoever still holds it, is stale, so a write from it conflicts.
+ * Undefined when an ETag is missing: the caller then forgets these nodes.
+ */
 export function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string, string | undefined>): PageNodes | undefined {
+  if (nodes.some((n) => n.page && !etags.get(n.key))) return undefined;
   for (const n of nodes) {
-    const etag = etags.get(n.key);
-    if (n.page && !etag) return undefined;
-    seen.get(n.partition)!.set(n.prefix, n.page ? { ...n.page, etag } : 'split');
+    if (n.page && n.changes) for (const [id, value] of n.changes) n.page.people.set(id, value);
+    seen.get(n.partition)!.set(n.prefix, n.page ? { ...n.page, etag: etags.get(n.key) } : 'split');
   }
   return seen;
 }

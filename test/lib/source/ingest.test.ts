@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../../src/lib/services.js';
 import { UserError } from '../../../src/lib/platform/errors.js';
-import { Ingest } from '../../../src/lib/source/ingest.js';
+import { attrsCharsAtMost, Ingest } from '../../../src/lib/source/ingest.js';
 import { IdempotencyKeys } from '../../../src/lib/source/idempotency.js';
-import { PeopleState } from '../../../src/lib/source/people-state.js';
+import { MAX_PERSON_ATTRIBUTES_CHARS, PeopleState, type PersonState } from '../../../src/lib/source/people-state.js';
 import { errorResponse } from '../../../src/lib/platform/http.js';
 import { systemClock } from '../../../src/lib/platform/clock.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
@@ -133,6 +133,38 @@ describe('ingest', () => {
     expect(await services.ingest.ingest(ws, 'people', [{ internal_customer_id: 'p', customer_id: 'c', attributes: { plan: 'pro' } }], { idempotencyKey: 'k1' })).toEqual({ accepted: 1, attributeChanges: 1, replayed: true });
     expect((await services.ingest.ingest(ws, 'attributes', [{ internal_customer_id: 'p', attribute_name: 'plan', attribute_value: 'pro' }])).attributeChanges).toBe(0);
     expect((await services.people.get(ws, ['p'])).get('p')!.attrs.plan[0]).toBe('pro');
+  });
+
+  it('refuses a person whose attributes would outgrow the state, and stores nothing of the request', async () => {
+    const ws = freshWorkspace();
+    await services.ingest.ingest(ws, 'people', [{ internal_customer_id: 'a', customer_id: 'ca', attributes: { plan: 'pro' } }]);
+    const before = { people: (await services.source.head(ws, 'people')).seq, attributes: (await services.source.head(ws, 'attributes')).seq };
+    // Each value's JSON is twice its length (every character escaped): 4 × 60,000 × 2 > MAX_PERSON_ATTRIBUTES_CHARS.
+    const big = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`q${i}`, '"'.repeat(60_000)]));
+    const err = await services.ingest
+      .ingest(ws, 'people', [{ internal_customer_id: 'b', customer_id: 'cb' }, { internal_customer_id: 'a', customer_id: 'ca', attributes: big }])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).code).toBe('person_too_large');
+    expect({ people: (await services.source.head(ws, 'people')).seq, attributes: (await services.source.head(ws, 'attributes')).seq }).toEqual(before);
+    // Three of them fit (360,000 characters of JSON and the rest): accepted.
+    await services.ingest.ingest(ws, 'people', [{ internal_customer_id: 'a', customer_id: 'ca', attributes: { q0: big.q0, q1: big.q1, q2: big.q2 } }]);
+    expect(Object.keys((await services.people.get(ws, ['a'])).get('a')!.attrs).sort()).toEqual(['plan', 'q0', 'q1', 'q2']);
+  });
+
+  it('attrsCharsAtMost bounds the JSON of any attributes from above (the exact size is only computed near the limit)', () => {
+    const cases: PersonState['attrs'][] = [
+      {},
+      { a: [null, 0] },
+      { ['\u0000"\\\n']: ['\u0001\u001f"\\', -8_640_000_000_000_000] },
+      { é: ['😀'.repeat(10), 1.5e300], plan: ['pro', 1_700_000_000_000] },
+      Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`n${i}`, [i % 2 ? null : 'x'.repeat(i), -i] as [string | null, number]])),
+    ];
+    const proto: PersonState['attrs'] = {};
+    Object.defineProperty(proto, '__proto__', { value: ['v', 1], enumerable: true });
+    cases.push(proto);
+    for (const attrs of cases) expect(attrsCharsAtMost(attrs)).toBeGreaterThanOrEqual(JSON.stringify(attrs).length);
+    expect(attrsCharsAtMost({ q: ['"'.repeat(MAX_PERSON_ATTRIBUTES_CHARS), 0] })).toBeGreaterThan(MAX_PERSON_ATTRIBUTES_CHARS);
   });
 
   it('an unexpected error is never answered as "not applied" (it may have been)', () => {

@@ -4,7 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { encodeKey, int64, TABLES } from '../../../src/lib/platform/storage.js';
-import { lineOf, ownKey, PARTITIONS, pageChars, pageKey, partitionKey, placeOf } from '../../../src/lib/source/people-pages.js';
+import { findLeaves, lineOf, ownKey, PARTITIONS, pageChars, pageKey, pageOf, partitionKey, placeOf, type Page } from '../../../src/lib/source/people-pages.js';
+import { countRequests } from '../../../src/local/requests.js';
 import { emptyState, pack } from '../../../src/lib/source/people-codec.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
 
@@ -145,6 +146,30 @@ describe('people state pages', () => {
     const states = await services.people.get(ws, Array.from({ length: 800 }, (_, i) => `person-${i}`));
     expect(states.get('person-1')!.attrs.a0[0]).toBe('v79'.repeat(40));
     expect([...states.values()].filter((s) => s.pseq === 0)).toEqual([]);
+  });
+
+  it('finds a leaf above the depth of its last lookup among the pages it has seen, without a read', async () => {
+    const ws = freshWorkspace();
+    const table = services.storage.table(TABLES.peopleState);
+    const pk = partitionKey(ws, 3);
+    // The trie: the root split, g|0 a leaf, g|1 split into the leaves g|10 and g|11.
+    const split = new Set([pageKey(''), pageKey('1')]);
+    await table.submitTransaction([pageKey(''), pageKey('0'), pageKey('1'), pageKey('10'), pageKey('11')].map((rowKey) => ['create', { partitionKey: pk, rowKey, ...(split.has(rowKey) ? { split: true } : {}) }]));
+    const target = (prefix: string) => prefix.padEnd(28, '0');
+    const seen = new Map<string, Page | 'split' | null>();
+    const leaf = async (prefix: string) => (await findLeaves(table, ws, 3, [target(prefix)], seen)).get(target(prefix))!.prefix;
+    expect(await leaf('01')).toBe('0');
+    expect(await leaf('10')).toBe('1' + '0'); // the last leaf found is at depth 2: the next lookup starts there
+    expect([...seen.keys()].sort()).toEqual(['', '0', '1', '10']);
+    const log = countRequests();
+    try {
+      // "00" was never seen: the leaf is g|0, seen above it (before: a read of g|00, answered 404).
+      expect(await leaf('00')).toBe('0');
+      expect(await leaf('11')).toBe('11'); // not seen: read
+    } finally {
+      log.stop();
+    }
+    expect(log.requests.filter((r) => r.includes('peoplestate'))).toEqual([`GET ${services.storage.table(TABLES.peopleState).tableName}`]);
   });
 
   it('reads a page written before pages were deflated (text in j0, j1, …) and takes changes on top of it', async () => {
