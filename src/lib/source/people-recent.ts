@@ -32,12 +32,20 @@ export interface Remembered {
 }
 
 /** Memory kept at most, over all workspaces: page text (characters) and pending records (estimated). */
-const MAX_BYTES = 64 * 1024 * 1024;
+export const RECENT_MAX_BYTES = 64 * 1024 * 1024;
 export const PENDING_RECORD_BYTES = 300;
 const MAX_WORKSPACES = 8;
 
+/** The memory an entry takes (estimated): its pages' text and its pending records. */
+export function rememberedBytes(nodes: PageNodes, records: number): number {
+  let bytes = records * PENDING_RECORD_BYTES;
+  for (const partition of nodes.values()) for (const n of partition.values()) if (n && n !== 'split') bytes += n.bytes;
+  return bytes;
+}
+
 export class RecentPages {
-  private readonly entries = new Map<number, Remembered>();
+  /** In the order remembered (the oldest first: evicted first). */
+  private readonly entries = new Map<number, Remembered & { bytes: number }>();
 
   /** What is remembered for the workspace at exactly these heads, else undefined. */
   at(workspaceId: number, heads: { people: number; attributes: number }): Remembered | undefined {
@@ -52,16 +60,32 @@ export class RecentPages {
     return e?.heads ? e : undefined;
   }
 
+  /**
+   * Remembers the entry (nothing if it alone is over RECENT_MAX_BYTES), evicting the workspaces
+   * remembered longest ago until all of them fit RECENT_MAX_BYTES and MAX_WORKSPACES.
+   */
   remember(workspaceId: number, at: { people: number; attributes: number; heads?: Remembered['heads'] }, nodes: PageNodes, pending = new Map<string, PersonChanges>(), records = 0): void {
     this.entries.delete(workspaceId);
-    let bytes = records * PENDING_RECORD_BYTES;
-    for (const partition of nodes.values()) for (const n of partition.values()) if (n && n !== 'split') bytes += n.bytes;
-    if (bytes > MAX_BYTES) return;
-    this.entries.set(workspaceId, { people: at.people, attributes: at.attributes, heads: at.heads, nodes, pending, records });
-    for (const ws of this.entries.keys()) if (this.entries.size > MAX_WORKSPACES) this.entries.delete(ws);
+    const bytes = rememberedBytes(nodes, records);
+    if (bytes > RECENT_MAX_BYTES) return;
+    let total = bytes;
+    for (const e of this.entries.values()) total += e.bytes;
+    for (const [ws, e] of this.entries) {
+      if (total <= RECENT_MAX_BYTES && this.entries.size < MAX_WORKSPACES) break;
+      this.entries.delete(ws);
+      total -= e.bytes;
+    }
+    this.entries.set(workspaceId, { people: at.people, attributes: at.attributes, heads: at.heads, nodes, pending, records, bytes });
   }
 
   forget(workspaceId: number): void {
     this.entries.delete(workspaceId);
+  }
+
+  /** Bytes remembered over all workspaces (tests). */
+  get bytes(): number {
+    let total = 0;
+    for (const e of this.entries.values()) total += e.bytes;
+    return total;
   }
 }
