@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { loadConfig } from '../src/lib/platform/config.js';
 import { createServices, type Services } from '../src/lib/services.js';
-import { enqueueEnabled, expandShard, tick } from '../src/lib/export/fanout.js';
+import { ENQUEUE_CONCURRENCY, enqueueEnabled, expandShard, tick } from '../src/lib/export/fanout.js';
+import { messageSender } from '../src/lib/platform/queue-sender.js';
+import { QueueClient } from '@azure/storage-queue';
 import { encryptSecret } from '../src/lib/integration/crypto.js';
 import { TABLES } from '../src/lib/platform/storage.js';
 import { PendingPairs } from '../src/lib/source/pending.js';
@@ -118,6 +120,8 @@ async function exportChild(connectionString: string, workspaceIds: number[]): Pr
 }
 
 const INSTANCE_CONCURRENCY = 6;
+/** Sends in flight in one fan-out instance: its expansions (host.json) × ENQUEUE_CONCURRENCY each. */
+export const INSTANCE_SENDS = INSTANCE_CONCURRENCY * ENQUEUE_CONCURRENCY;
 
 /**
  * The fan-out before markers, measured in the same run for comparison: every enabled pair of
@@ -140,6 +144,37 @@ export async function benchFullFanOut(connectionString: string, workspaces: numb
   const result = await enqueueEnabled(services.integrations.list(), (job) => exporter.enqueue(job), 64);
   const seconds = (performance.now() - t0) / 1000;
   return { workspaces: result.workspaces, messages: result.enqueued, seconds };
+}
+
+export interface QueueSendsResult {
+  sender: 'QueueClient.sendMessage' | 'messageSender';
+  messages: number;
+  seconds: number;
+  messagesPerSecond: number;
+  /** CPU of this process (user + system) per message: what the sender costs, apart from Azurite. */
+  cpuMsPerMessage: number;
+}
+
+/**
+ * Export messages put into one fresh queue with no work around them, as many in flight as a
+ * fan-out instance has (INSTANCE_CONCURRENCY × ENQUEUE_CONCURRENCY): through QueueClient.sendMessage,
+ * or through the app's sender (queue-sender.ts). With the app's sender and as many messages as the
+ * dense tick, it is the floor the queue service sets for that tick.
+ */
+export async function benchQueueSends(connectionString: string, messages: number, sender: QueueSendsResult['sender'], queueName: string): Promise<QueueSendsResult> {
+  const queue = new QueueClient(connectionString, queueName);
+  await queue.createIfNotExists();
+  const light = messageSender(queue);
+  const send = sender === 'messageSender' ? (text: string) => light.send(text) : (text: string) => queue.sendMessage(text).then(() => undefined);
+  let next = 0;
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: INSTANCE_SENDS }, async () => {
+    for (let i = next++; i < messages; i = next++) await send(Buffer.from(JSON.stringify({ workspaceId: 5_000_000 + (i >> 3), fileType: FILE_TYPES[i & 7] })).toString('base64'));
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { sender, messages, seconds, messagesPerSecond: messages / seconds, cpuMsPerMessage: (used.user + used.system) / 1000 / messages };
 }
 
 export interface FanOutBenchResult {

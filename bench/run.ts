@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAzurite } from '../src/local/azurite.js';
 import { benchIngest } from './ingest.js';
-import { benchFanOut, benchFullFanOut, benchInitialSync, DEPLOYED_NODE_OPTIONS } from './pipeline.js';
+import { benchFanOut, benchFullFanOut, benchInitialSync, benchQueueSends, DEPLOYED_NODE_OPTIONS, INSTANCE_SENDS } from './pipeline.js';
 import { benchEncode } from './encode.js';
 import { benchExportAfterHistory } from './history.js';
 import { benchConcurrentMemory, hostConcurrency } from './memory-concurrent.js';
@@ -154,10 +154,18 @@ async function main(): Promise<void> {
         const fanoutDense = await fresh((cs) => benchFanOut(cs, sizes.fanout, sizes.fanout, 'bench-fanout-dense'));
         const fanoutSparse100k = await fresh((cs) => benchFanOut(cs, 100_000, 1_000, 'bench-fanout-sparse100k'));
         const fanoutBefore = await fresh((cs) => benchFullFanOut(cs, sizes.fanout));
-        Object.assign(results, { fanoutSparse, fanoutDense, fanoutDenseWhole, fanoutSparse100k, fanoutBefore });
+        // The queue service's floor for the dense tick: as many bare sends, no fan-out around them; and
+        // the sender's own cost, the SDK's and ours on the same messages (a quarter of the tick's).
+        const fanoutFloor = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages, 'messageSender', 'bench-floor'));
+        const senderSdk = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages / 4, 'QueueClient.sendMessage', 'bench-sender-sdk'));
+        const senderOurs = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages / 4, 'messageSender', 'bench-sender-ours'));
+        const fanoutSender = { sdk: senderSdk, ours: senderOurs, cpuRatio: senderOurs.cpuMsPerMessage / senderSdk.cpuMsPerMessage };
+        Object.assign(results, { fanoutSparse, fanoutDense, fanoutDenseWhole, fanoutSparse100k, fanoutBefore, fanoutFloor, fanoutSender, fanoutDenseOverFloor: fanoutDense.seconds / fanoutFloor.seconds });
         const note = (r: typeof fanoutSparse) => `${fmt(r.messages)} messages; timer ${fmt(r.tickSeconds, 2)} s, ${fmt(r.invocations)} fan-out invocations, slowest ${fmt(r.maxShardSeconds, 2)} s`;
         table.push({ figure: `fan-out, one tick, ${fmt(sizes.fanout)} workspaces, 1% with changes`, value: `${fmt(fanoutSparse.seconds, 2)} s`, note: `${note(fanoutSparse)}; target ≤ 5 s for 10,000` });
         table.push({ figure: `fan-out, one tick, ${fmt(sizes.fanout)} workspaces, all with changes`, value: `${fmt(fanoutDense.seconds, 1)} s`, note: `${note(fanoutDense)}; ${fmt(fanoutDense.messages / fanoutDense.expandSeconds)} messages/s; target ≤ 60 s for 10,000` });
+        table.push({ figure: `the queue's floor: ${fmt(fanoutFloor.messages)} bare sends, ${INSTANCE_SENDS} in flight (same run)`, value: `${fmt(fanoutFloor.seconds, 1)} s`, note: `${fmt(fanoutFloor.messagesPerSecond)} messages/s; the dense tick took ${fmt(fanoutDense.seconds / fanoutFloor.seconds, 2)}× this` });
+        table.push({ figure: `sender CPU per message, ours / QueueClient.sendMessage (${fmt(senderOurs.messages)} each)`, value: `${fmt(senderOurs.cpuMsPerMessage, 3)} / ${fmt(senderSdk.cpuMsPerMessage, 3)} ms`, note: `${fmt(fanoutSender.cpuRatio, 2)}×; wall ${fmt(senderOurs.seconds, 1)} / ${fmt(senderSdk.seconds, 1)} s` });
         table.push({ figure: 'same, before: whole shards, a lease query per workspace (same markers, same run)', value: `${fmt(fanoutDenseWhole.seconds, 1)} s`, note: `${note(fanoutDenseWhole)}; ${fmt(fanoutDenseWhole.messages / fanoutDenseWhole.expandSeconds)} messages/s` });
         table.push({ figure: 'fan-out, one tick, 100,000 workspaces, 1% with changes', value: `${fmt(fanoutSparse100k.seconds, 2)} s`, note: note(fanoutSparse100k) });
         table.push({ figure: `before markers: every pair of ${fmt(sizes.fanout)} workspaces in one invocation (now the sweep's way)`, value: `${fmt(fanoutBefore.seconds, 1)} s`, note: `${fmt(fanoutBefore.messages)} messages, same run` });

@@ -73,7 +73,7 @@ export class Exporter {
 
   /** Queue a message for this pair (continuations; the timer's fan-out uses the same format). */
   async enqueue(job: ExportJob): Promise<void> {
-    await enqueueExport(this.deps.storage.exportQueue, job);
+    await enqueueExport(this.deps.storage.exportSender, job);
   }
 
   private async runPair(job: ExportJob, owner: string): Promise<ExportOutcome> {

@@ -3,6 +3,7 @@
 // the timer's fan-out, expanded by workers (fanout.ts) into pair messages.
 import { z } from 'zod';
 import type { QueueClient } from '@azure/storage-queue';
+import type { MessageSender } from '../platform/queue-sender.js';
 import { FILE_TYPES, type FileType } from '../contract/schemas.js';
 
 export interface ExportJob {
@@ -43,7 +44,7 @@ export async function enqueueFanOut(queue: Pick<QueueClient, 'sendMessage'>, job
 }
 
 /** Queue a message for this pair (continuations, the management API and the timer's fan-out). */
-export async function enqueueExport(queue: Pick<QueueClient, 'sendMessage'>, job: ExportJob): Promise<void> {
+export async function enqueueExport(queue: MessageSender, job: ExportJob): Promise<void> {
   const text = JSON.stringify({ workspaceId: job.workspaceId, fileType: job.fileType });
-  await queue.sendMessage(Buffer.from(text).toString('base64'));
+  await queue.send(Buffer.from(text).toString('base64'));
 }

@@ -6,6 +6,7 @@ import { TableClient, type TableEntityResult } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { AnonymousCredential, BlobServiceClient, ContainerClient, newPipeline, type StoragePipelineOptions } from '@azure/storage-blob';
 import { newPipeline as newQueuePipeline, QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { messageSender, type MessageSender } from './queue-sender.js';
 import { ConfigError } from './errors.js';
 import { blobLimitsFactory, limitsStrict, queueLimitsFactory, tableLimitsOptions } from './azure-limits.js';
 
@@ -94,6 +95,8 @@ export interface AppStorage {
   table(name: (typeof TABLES)[keyof typeof TABLES]): TableClient;
   sourceContainer: ContainerClient;
   exportQueue: QueueClient;
+  /** Put Message to the export queue without QueueClient's (de)serialization (queue-sender.ts): the fan-out's sends. */
+  exportSender: MessageSender;
   /** Any queue of the app's account (the poison queue). */
   queue(name: string): QueueClient;
   /** Creates tables, container and queues once; safe to call from every invocation. */
@@ -165,7 +168,7 @@ function createAppStorage(connection: StorageConnection, exportQueueName: string
     });
     return readiness;
   };
-  return { table, sourceContainer, exportQueue, queue: services.queue, ready };
+  return { table, sourceContainer, exportQueue, exportSender: messageSender(exportQueue), queue: services.queue, ready };
 }
 
 /** A blob pipeline; with AZURE_LIMITS_STRICT=1 it refuses what Azure would (see azure-limits.ts). */
