@@ -333,6 +333,31 @@ describe('ParquetFileWriter: writeColumns', () => {
     expect(await readBack(path, columns)).toEqual(await readBack(strings.path, columns));
   });
 
+  it('a string column given partly as UTF-8 bytes, partly as strings, makes the same file: statistics in byte order, a dictionary over its limit PLAIN', async () => {
+    const columns = columnsFor('deliveries', 'v4');
+    // subject_id: few distinct values, some long (a dictionary over dictionaryBytes in some groups),
+    // and characters whose UTF-16 order is not their UTF-8 order (U+E000 < U+1F600 in bytes only).
+    const subjects = ['\uE000', '😀', 'a'.repeat(300), 'b'.repeat(70), 'é', null];
+    const rows = sampleRows(columns, 3000).map((r, i) => ({ ...r, subject_id: subjects[i % subjects.length] === 'a'.repeat(300) && i > 2000 ? `${'a'.repeat(300)}${i}` : subjects[i % subjects.length] }));
+    const options = { rowGroupRows: 1000, pageBytes: 2048, dictionaryBytes: 20_000 };
+    const strings = await writeRows(columns, rows, options);
+    const sink = new MemorySink();
+    const writer = new ParquetFileWriter({ columns, sink, ...options });
+    // Chunks as bytes, then as strings (into the same group), then bytes again.
+    for (const [from, to, asBytes] of [[0, 600, true], [600, 1400, false], [1400, 3000, true]] as const) {
+      const part = byColumn(columns, rows.slice(from, to));
+      const given = Object.fromEntries(Object.entries(part).map(([name, values]) => [name, asBytes && columns.find((c) => c.name === name)!.type === 'STRING' ? utf8(values) : values]));
+      await writer.writeColumns(given, to - from);
+    }
+    await writer.finish();
+    expect(Buffer.compare(Buffer.from(sink.bytes()), Buffer.from(strings.sink.bytes()))).toBe(0);
+    const path = scratch.path();
+    writeFileSync(path, sink.bytes());
+    const stats = await query(`SELECT row_group_id, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata('${path}') WHERE path_in_schema = 'subject_id' ORDER BY row_group_id`);
+    // (the footer keeps 16 characters of a long minimum: a lower bound still)
+    expect(stats.map((s) => [s.lo, s.hi])).toEqual([['a'.repeat(16), '😀'], ['a'.repeat(16), '😀'], ['a'.repeat(16), '😀']]);
+  });
+
   it('numbers given as a Float64Array (NaN: null, as source segments store them) make the same file as arrays', async () => {
     const columns = columnsFor('deliveries', 'v4');
     const n = 3000;
