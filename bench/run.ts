@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAzurite } from '../src/local/azurite.js';
 import { benchIngest } from './ingest.js';
-import { benchFanOut, benchFullFanOut, benchInitialSync, benchQueueSends, DEPLOYED_NODE_OPTIONS, INSTANCE_SENDS } from './pipeline.js';
+import { benchInitialSync, DEPLOYED_NODE_OPTIONS, INSTANCE_SENDS } from './pipeline.js';
+import { benchFanOutFigures } from './fanout.js';
 import { benchEncode } from './encode.js';
 import { benchExportAfterHistory } from './history.js';
 import { benchConcurrentMemory, hostConcurrency } from './memory-concurrent.js';
@@ -139,30 +140,10 @@ async function main(): Promise<void> {
         table.push({ figure: `peak RSS, ${n} concurrent initial syncs of ${fmt(content.rowsEach)} contents × 400 KiB bodies in one worker`, value: `${fmt(content.peakRssMiB)} MiB`, note: note(content) });
       }
       if (want('fanout')) {
-        // One tick: 1% of the workspaces with changes (sparse), all of them (dense; first as shards were
-        // expanded before pages), and 1% of 100,000.
-        // Each on a fresh Azurite: its in-memory queue gets slower with every message it holds (an
-        // index insert linear in them), so a figure measured after 80,000 others would pay for them.
-        const fresh = async <T>(bench: (connectionString: string) => Promise<T>): Promise<T> => {
-          const own = await startAzurite();
-          try {
-            return await bench(own.connectionString);
-          } finally {
-            await own.stop();
-          }
-        };
-        const fanoutSparse = await fresh((cs) => benchFanOut(cs, sizes.fanout, sizes.fanout / 100, 'bench-fanout-sparse'));
-        const fanoutDenseWhole = await fresh((cs) => benchFanOut(cs, sizes.fanout, sizes.fanout, 'bench-fanout-dense-whole', 'whole'));
-        const fanoutDense = await fresh((cs) => benchFanOut(cs, sizes.fanout, sizes.fanout, 'bench-fanout-dense'));
-        const fanoutSparse100k = await fresh((cs) => benchFanOut(cs, 100_000, 1_000, 'bench-fanout-sparse100k'));
-        const fanoutBefore = await fresh((cs) => benchFullFanOut(cs, sizes.fanout));
-        // The queue service's floor for the dense tick: as many bare sends, no fan-out around them; and
-        // the sender's own cost, the SDK's and ours on the same messages (a quarter of the tick's).
-        const fanoutFloor = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages, 'messageSender', 'bench-floor'));
-        const senderSdk = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages / 4, 'QueueClient.sendMessage', 'bench-sender-sdk'));
-        const senderOurs = await fresh((cs) => benchQueueSends(cs, fanoutDense.messages / 4, 'messageSender', 'bench-sender-ours'));
-        const fanoutSender = { sdk: senderSdk, ours: senderOurs, cpuRatio: senderOurs.cpuMsPerMessage / senderSdk.cpuMsPerMessage };
-        Object.assign(results, { fanoutSparse, fanoutDense, fanoutDenseWhole, fanoutSparse100k, fanoutBefore, fanoutFloor, fanoutSender, fanoutDenseOverFloor: fanoutDense.seconds / fanoutFloor.seconds });
+        const fan = await benchFanOutFigures(sizes.fanout);
+        const { fanoutSparse, fanoutDense, fanoutDenseWhole, fanoutSparse100k, fanoutBefore, fanoutFloor, fanoutSender } = fan;
+        const { sdk: senderSdk, ours: senderOurs } = fanoutSender;
+        Object.assign(results, fan);
         const note = (r: typeof fanoutSparse) => `${fmt(r.messages)} messages; timer ${fmt(r.tickSeconds, 2)} s, ${fmt(r.invocations)} fan-out invocations, slowest ${fmt(r.maxShardSeconds, 2)} s`;
         table.push({ figure: `fan-out, one tick, ${fmt(sizes.fanout)} workspaces, 1% with changes`, value: `${fmt(fanoutSparse.seconds, 2)} s`, note: `${note(fanoutSparse)}; target ≤ 5 s for 10,000` });
         table.push({ figure: `fan-out, one tick, ${fmt(sizes.fanout)} workspaces, all with changes`, value: `${fmt(fanoutDense.seconds, 1)} s`, note: `${note(fanoutDense)}; ${fmt(fanoutDense.messages / fanoutDense.expandSeconds)} messages/s; target ≤ 60 s for 10,000` });
