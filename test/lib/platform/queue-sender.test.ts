@@ -4,7 +4,8 @@ import { QueueClient, QueueSASPermissions } from '@azure/storage-queue';
 import { isRestError } from '@azure/core-rest-pipeline';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_LIMITS } from '../../../src/lib/platform/azure-limits.js';
-import { messageSender } from '../../../src/lib/platform/queue-sender.js';
+import { messageSender, QUEUE_SERVICE_VERSION } from '../../../src/lib/platform/queue-sender.js';
+import { countRequests } from '../../../src/local/requests.js';
 import { testConfig } from '../../support/env.js';
 
 let connectionString: string;
@@ -40,6 +41,22 @@ describe('the export queue sender', () => {
     for (const text of sent) await viaSdk.sendMessage(text);
     expect(await texts(queue)).toEqual([...sent].sort());
     expect(await texts(viaSdk)).toEqual([...sent].sort());
+  });
+
+  it('speaks the REST version of the installed @azure/storage-queue (an upgrade of the SDK fails here until the sender follows)', async () => {
+    const queue = await freshQueue();
+    const header = (o: { headers?: unknown }) => {
+      const h = o.headers as Record<string, string | string[] | undefined> | undefined;
+      return String(Object.entries(h ?? {}).find(([k]) => k.toLowerCase() === 'x-ms-version')?.[1]);
+    };
+    const log = countRequests(header);
+    try {
+      await queue.sendMessage('sdk');
+      await messageSender(queue).send('ours');
+    } finally {
+      log.stop();
+    }
+    expect(log.requests).toEqual([QUEUE_SERVICE_VERSION, QUEUE_SERVICE_VERSION]);
   });
 
   it('works with a SAS URL (no account key in the process)', async () => {
