@@ -262,12 +262,30 @@ class InjectorPolicyFactory implements RequestPolicyFactory {
       async sendRequest(request: WebResourceLike): Promise<CompatResponse> {
         const refusal = check(request);
         if (!refusal) return next.sendRequest(request);
-        const headers = createHttpHeaders({ 'content-type': 'application/xml', 'x-ms-error-code': refusal.code, 'x-ms-request-id': 'azure-limits-strict' });
-        const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${refusal.code}</Code><Message>${refusal.message}\nRequestId:azure-limits-strict</Message></Error>`;
-        return { request, status: refusal.status, headers: toHttpHeadersLike(headers), bodyAsText: xml };
+        const { headers, bodyAsText } = xmlRefusal(refusal);
+        return { request, status: refusal.status, headers: toHttpHeadersLike(headers), bodyAsText };
       },
     };
   }
+}
+
+/** Azure's answer to a refused Blob or Queue request: its headers and XML error body. */
+function xmlRefusal(refusal: Refusal) {
+  const headers = createHttpHeaders({ 'content-type': 'application/xml', 'x-ms-error-code': refusal.code, 'x-ms-request-id': 'azure-limits-strict' });
+  const bodyAsText = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${refusal.code}</Code><Message>${refusal.message}\nRequestId:azure-limits-strict</Message></Error>`;
+  return { headers, bodyAsText };
+}
+
+/** A core-rest-pipeline policy for Put Message sent without QueueClient (queue-sender.ts). */
+export function queueLimitsPolicy(): PipelinePolicy {
+  return {
+    name: 'azureQueueLimits',
+    async sendRequest(request: PipelineRequest, next) {
+      const refusal = queueRefusal(request.method, request.url, request.body);
+      if (!refusal) return next(request);
+      return { request, status: refusal.status, ...xmlRefusal(refusal) };
+    },
+  };
 }
 
 const headerReader = (r: WebResourceLike) => ({ get: (name: string) => r.headers.get(name) });

@@ -5,11 +5,11 @@
 // bearer token, its retry), and reads only the status: ~0.26 ms. The queue's credential and URL are
 // the QueueClient's, so every way the app connects (connection string, SAS, managed identity) works.
 // Measured in `npm run bench` (fanoutSender: the same messages both ways, same run).
-import { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createEmptyPipeline, createHttpHeaders, createPipelineRequest, RestError, setClientRequestIdPolicy, type PipelinePolicy } from '@azure/core-rest-pipeline';
+import { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createEmptyPipeline, createHttpHeaders, createPipelineRequest, RestError, setClientRequestIdPolicy } from '@azure/core-rest-pipeline';
 import { storageRetryPolicy, storageSharedKeyCredentialPolicy } from '@azure/storage-common';
 import { StorageSharedKeyCredential, type QueueClient } from '@azure/storage-queue';
 import type { TokenCredential } from '@azure/identity';
-import { limitsStrict, queueRefusal } from './azure-limits.js';
+import { limitsStrict, queueLimitsPolicy } from './azure-limits.js';
 
 /** The REST version the installed @azure/storage-queue speaks (its SERVICE_VERSION). */
 export const QUEUE_SERVICE_VERSION = '2026-04-06';
@@ -38,7 +38,7 @@ export function messageSender(queue: QueueClient): MessageSender {
   } else if (isToken(credential)) {
     pipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential, scopes: STORAGE_SCOPE }), { phase: 'Sign' });
   } // else anonymous: a SAS in the URL
-  if (limitsStrict()) pipeline.addPolicy(queueLimitsPolicy());
+  if (limitsStrict()) pipeline.addPolicy(queueLimitsPolicy()); // AZURE_LIMITS_STRICT: refuses as Azure would
   const client = createDefaultHttpClient();
   const base = new URL(queue.url);
   base.pathname = `${base.pathname.replace(/\/$/, '')}/messages`;
@@ -58,19 +58,6 @@ export function messageSender(queue: QueueClient): MessageSender {
       const code = response.headers.get('x-ms-error-code') ?? undefined;
       const message = /<Message>([\s\S]*?)<\/Message>/.exec(response.bodyAsText ?? '')?.[1] ?? `Put Message answered ${response.status}`;
       throw new RestError(message, { statusCode: response.status, code, request, response });
-    },
-  };
-}
-
-/** AZURE_LIMITS_STRICT: refuses a message over Azure's size the way Azure does (azure-limits.ts). */
-function queueLimitsPolicy(): PipelinePolicy {
-  return {
-    name: 'azureQueueLimits',
-    async sendRequest(request, next) {
-      const refusal = queueRefusal(request.method, request.url, request.body);
-      if (!refusal) return next(request);
-      const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${refusal.code}</Code><Message>${refusal.message}\nRequestId:azure-limits-strict</Message></Error>`;
-      return { request, status: refusal.status, headers: createHttpHeaders({ 'content-type': 'application/xml', 'x-ms-error-code': refusal.code, 'x-ms-request-id': 'azure-limits-strict' }), bodyAsText: body };
     },
   };
 }
