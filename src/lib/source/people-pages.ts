@@ -21,13 +21,17 @@ export const PARTITIONS = 16;
 export const BITS = 28;
 /**
  * A page at depth d is split when its text is over pageChars(d): PAGE_MAX_CHARS at the root (an
- * entity holds 1 MiB of UTF-16), halving every two levels down to PAGE_MIN_CHARS. A small workspace
- * keeps a few large pages (few operations per request); a large one many small pages (a changed
- * person rewrites a small page): a partition of S characters has pages of about PAGE_MAX_CHARS² / S.
+ * entity holds 1 MiB of UTF-16), halving every three levels down to PAGE_MIN_CHARS. A small workspace
+ * keeps a few large pages (few operations per request); a large one smaller pages (a lookup of a
+ * person not in memory reads less): a partition of S characters has pages of about
+ * PAGE_MAX_CHARS · √(PAGE_MAX_CHARS / S). A change is a delta whatever the page's size, but a state
+ * write touches every page with a pending person: halving every two levels (PAGE_MAX_CHARS² / S)
+ * made a backfill write 4× as many pages at every doubling of the workspace (people ingest 18,000 →
+ * 2,700 people/s from 50,000 to 400,000 people, against 18,000 → 13,000 now: README, Measured).
  */
 export const PAGE_MAX_CHARS = 240_000;
 export const PAGE_MIN_CHARS = 4_000;
-export const pageChars = (depth: number) => Math.max(PAGE_MIN_CHARS, Math.floor(PAGE_MAX_CHARS / 2 ** (depth / 2)));
+export const pageChars = (depth: number) => Math.max(PAGE_MIN_CHARS, Math.floor(PAGE_MAX_CHARS / 2 ** (depth / 3)));
 /** A person whose packed state is longer than this is kept in an entity of its own. */
 export const INLINE_MAX = 4_000;
 /** Characters per property (a property holds at most 64 KiB, UTF-16). */
@@ -187,6 +191,13 @@ export function pageOf(partition: number, e: Record<string, unknown>): Page | 's
   return { partition, prefix: String(e.rowKey).slice(PAGES_FROM.length), etag: e.etag as string, people, bytes: bytes + deltas.bytes, chars: Math.max(0, chars), baseBytes, deltaBytes: deltas.stored, deltas: deltas.count };
 }
 
+/**
+ * What a lookup knows of a trie node: the page as read or written, a marker (`split`), a page known
+ * to exist whose content is not held (`leaf`: evicted from memory, people-recent.ts), or null (no
+ * such page when looked at).
+ */
+export type PageNode = Page | 'split' | 'leaf' | null;
+
 /** Depth of the last leaf found per (workspace, partition): where the next lookup starts. */
 const hints = new Map<string, number>();
 
@@ -200,7 +211,7 @@ export async function findLeaves(
   partition: number,
   targets: Iterable<string>,
   /** What was seen before (still valid): read only what is not in it; what is read is added. */
-  seen = new Map<string, Page | 'split' | null>(),
+  seen = new Map<string, PageNode>(),
 ): Promise<Map<string, Page>> {
   const pk = partitionKey(workspaceId, partition);
   const hintKey = `${workspaceId}|${partition}`;
@@ -211,7 +222,8 @@ export async function findLeaves(
   for (let round = 0; depth.size > 0; round++) {
     if (round > 2 * BITS + 8) throw new SystemError('people_pages_moving', 'people state pages kept changing during a lookup; retry');
     // A target whose node at its depth was not seen, under a page that was (a leaf: the hint is
-    // deeper than this branch of the trie), is in that page: no read (it would answer 404).
+    // deeper than this branch of the trie), is in that page: no read (it would answer 404). Under a
+    // leaf not held, it reads that leaf.
     for (const [t, d] of depth) {
       if (seen.has(t.slice(0, d))) continue;
       for (let k = d - 1; k >= 0; k--) {
@@ -221,7 +233,11 @@ export async function findLeaves(
         break;
       }
     }
-    const wanted = new Set([...depth].map(([t, d]) => t.slice(0, d)).filter((p) => !seen.has(p)));
+    const unknown = (p: string) => {
+      const n = seen.get(p);
+      return n === undefined || n === 'leaf';
+    };
+    const wanted = new Set([...depth].map(([t, d]) => t.slice(0, d)).filter(unknown));
     await Promise.all(
       [...wanted].map(async (prefix) => {
         try {
@@ -240,6 +256,8 @@ export async function findLeaves(
         depth.set(t, d + 1);
       } else if (page === null && d > 0) {
         depth.set(t, d - 1);
+      } else if (page === 'leaf') {
+        continue; // read in the next round
       } else {
         out.set(t, page ?? absentRoot);
         hints.set(hintKey, d);

@@ -8,12 +8,12 @@
 // The heads' stateSeq stays below the pending records until they are written (catchUp replays them
 // from the logs in any other process, or after a crash). A stale ETag (another process applied the
 // same records) only makes a write conflict, read again and retry.
-import type { Page } from './people-pages.js';
+import type { PageNode } from './people-pages.js';
 import type { PersonChanges } from './people-state.js';
 import type { Head } from './source-log.js';
 
-/** What a lookup saw, per partition: page or marker by prefix, null for a missing page. */
-export type PageNodes = Map<number, Map<string, Page | 'split' | null>>;
+/** What lookups saw, per partition: page, marker, leaf not held, or null for a missing page, by prefix. */
+export type PageNodes = Map<number, Map<string, PageNode>>;
 
 export interface Remembered {
   /** The heads (seq) the pages and the pending changes together reflect. */
@@ -34,12 +34,40 @@ export interface Remembered {
 /** Memory kept at most, over all workspaces: page text (characters) and pending records (estimated). */
 export const RECENT_MAX_BYTES = 64 * 1024 * 1024;
 export const PENDING_RECORD_BYTES = 300;
+/** A node's entry (prefix, map slot), page or not, estimated. */
+export const NODE_BYTES = 100;
 const MAX_WORKSPACES = 8;
 
-/** The memory an entry takes (estimated): its pages' text and its pending records. */
+const held = (n: PageNode): n is Exclude<PageNode, 'split' | 'leaf' | null> => n !== null && n !== 'split' && n !== 'leaf';
+
+/** The memory an entry takes (estimated): its nodes, its pages' text and its pending records. */
 export function rememberedBytes(nodes: PageNodes, records: number): number {
   let bytes = records * PENDING_RECORD_BYTES;
-  for (const partition of nodes.values()) for (const n of partition.values()) if (n && n !== 'split') bytes += n.bytes;
+  for (const partition of nodes.values()) for (const n of partition.values()) bytes += NODE_BYTES + (held(n) ? n.bytes : 0);
+  return bytes;
+}
+
+/**
+ * Lets go of pages (each becomes a `leaf` not held: the next lookup of one of its people reads it)
+ * until the entry takes at most `max` bytes; if its markers alone are over, of all its nodes.
+ * A workspace larger than memory keeps as much of its state as fits, not nothing: a request then
+ * reads only the pages it does not hold. Returns the bytes the entry takes.
+ */
+export function trimPages(nodes: PageNodes, records: number, max: number): number {
+  let bytes = rememberedBytes(nodes, records);
+  for (const partition of nodes.values()) {
+    if (bytes <= max) break;
+    for (const [prefix, n] of partition) {
+      if (bytes <= max) break;
+      if (!held(n)) continue;
+      partition.set(prefix, 'leaf');
+      bytes -= n.bytes;
+    }
+  }
+  if (bytes > max) {
+    nodes.clear();
+    bytes = rememberedBytes(nodes, records);
+  }
   return bytes;
 }
 
@@ -61,13 +89,14 @@ export class RecentPages {
   }
 
   /**
-   * Remembers the entry (nothing if it alone is over RECENT_MAX_BYTES), evicting the workspaces
-   * remembered longest ago until all of them fit RECENT_MAX_BYTES and MAX_WORKSPACES.
+   * Remembers the entry, its pages trimmed to RECENT_MAX_BYTES (nothing if its pending records alone
+   * are over), evicting the workspaces remembered longest ago until all of them fit RECENT_MAX_BYTES
+   * and MAX_WORKSPACES.
    */
   remember(workspaceId: number, at: { people: number; attributes: number; heads?: Remembered['heads'] }, nodes: PageNodes, pending = new Map<string, PersonChanges>(), records = 0): void {
     this.entries.delete(workspaceId);
-    const bytes = rememberedBytes(nodes, records);
-    if (bytes > RECENT_MAX_BYTES) return;
+    if (records * PENDING_RECORD_BYTES > RECENT_MAX_BYTES) return;
+    const bytes = trimPages(nodes, records, RECENT_MAX_BYTES);
     let total = bytes;
     for (const e of this.entries.values()) total += e.bytes;
     for (const [ws, e] of this.entries) {

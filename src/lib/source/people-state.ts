@@ -9,7 +9,7 @@ import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, part
 import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
-import { RECENT_MAX_BYTES, RecentPages, rememberedBytes, type PageNodes, type Remembered } from './people-recent.js';
+import { PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes, type Remembered } from './people-recent.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -109,6 +109,21 @@ export function applyChanges(before: PersonState, c: PersonChanges): PersonState
  */
 export const PENDING_MAX_RECORDS = 100_000;
 
+/**
+ * People per step of a state write of many people (a writer's pending ones, a catch-up): their pages
+ * are read (those not held), written, then let go of down to the memory bound, so a write holds at
+ * most this many people's pages beyond it, whatever the workspace's size. In place order (partition,
+ * bits), so a step's people share pages.
+ */
+export const WRITE_STEP_PEOPLE = 1_000;
+
+/**
+ * Share of the memory bound the pending records may always take, when the pages held would take
+ * more (half: ~110,000 records, over PENDING_MAX_RECORDS): a workspace larger than memory still
+ * writes its state every ~16 requests, not every request, and holds as many pages as the rest fits.
+ */
+export const PENDING_MIN_SHARE = 0.5;
+
 /** What apply did: wrote the pages (as written when in one round), or kept the changes in memory. */
 export type Applied = { nodes?: PageNodes; deferred?: true };
 
@@ -193,7 +208,9 @@ export class PeopleState {
    */
   async apply(workspaceId: number, changes: Map<string, PersonChanges>, known?: StateRead, committed?: { people: Head; attributes: Head }): Promise<Applied | undefined> {
     if (committed && known?.pending) return this.applyCommitted(workspaceId, changes, known, committed);
-    return { nodes: await this.write(workspaceId, [...changes.keys()], (s) => applyChanges(s, changes.get(s.internal_customer_id)!), known) };
+    const update = (s: PersonState) => applyChanges(s, changes.get(s.internal_customer_id)!);
+    if (changes.size > WRITE_STEP_PEOPLE) return { nodes: await this.writeInSteps(workspaceId, [...changes.keys()], update, known?.nodes ?? new Map()) };
+    return { nodes: await this.write(workspaceId, [...changes.keys()], update, known) };
   }
 
   /**
@@ -209,14 +226,34 @@ export class PeopleState {
       const before = pending.get(id);
       pending.set(id, before ? { people: [...before.people, ...c.people], attributes: [...before.attributes, ...c.attributes] } : c);
     }
-    // Kept while few enough to replay and to hold (with the pages) in memory; else written now.
-    if (records < PENDING_MAX_RECORDS && rememberedBytes(known.nodes, records) <= RECENT_MAX_BYTES) {
+    // Kept while few enough to replay and to hold in memory, else written now. The pages held take
+    // what the pending records leave, and leave them at least PENDING_MIN_SHARE of the memory (a
+    // workspace larger than memory keeps as many pages as fit, people-recent.ts).
+    const pages = Math.min(rememberedBytes(known.nodes, 0), RECENT_MAX_BYTES * (1 - PENDING_MIN_SHARE));
+    if (records < PENDING_MAX_RECORDS && records * PENDING_RECORD_BYTES + pages <= RECENT_MAX_BYTES) {
       this.recent.remember(workspaceId, { people: heads.people.seq, attributes: heads.attributes.seq, heads }, known.nodes, pending, records);
       return { deferred: true };
     }
-    const ids = [...pending.keys()];
-    const stored = await this.read(workspaceId, ids, { nodes: known.nodes });
-    return { nodes: await this.write(workspaceId, ids, (s) => applyChanges(s, pending.get(s.internal_customer_id)!), stored) };
+    return { nodes: await this.writeInSteps(workspaceId, [...pending.keys()], (s) => applyChanges(s, pending.get(s.internal_customer_id)!), known.nodes) };
+  }
+
+  /**
+   * write() in steps of WRITE_STEP_PEOPLE people in place order, from the nodes held (`nodes`), letting
+   * go of pages down to half the memory bound after each step. Returns the nodes when every step
+   * took one round (no conflict), else undefined.
+   */
+  private async writeInSteps(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, nodes: PageNodes): Promise<PageNodes | undefined> {
+    const placed = ids.map((id) => ({ id, place: placeOf(id) }));
+    placed.sort((a, b) => a.place.partition - b.place.partition || (a.place.bits < b.place.bits ? -1 : a.place.bits > b.place.bits ? 1 : 0));
+    let held: PageNodes | undefined = nodes;
+    for (let i = 0; i < placed.length; i += WRITE_STEP_PEOPLE) {
+      const step = placed.slice(i, i + WRITE_STEP_PEOPLE).map((p) => p.id);
+      const stored = await this.read(workspaceId, step, { nodes: held ?? new Map() });
+      const after = await this.write(workspaceId, step, update, stored);
+      held = held && after;
+      trimPages(after ?? stored.nodes, 0, RECENT_MAX_BYTES / 2);
+    }
+    return held;
   }
 
   /**

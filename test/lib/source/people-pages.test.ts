@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { encodeKey, int64, TABLES } from '../../../src/lib/platform/storage.js';
-import { findLeaves, lineOf, ownKey, PARTITIONS, pageChars, pageKey, pageOf, partitionKey, placeOf, type Page } from '../../../src/lib/source/people-pages.js';
+import { findLeaves, lineOf, ownKey, PARTITIONS, pageChars, pageKey, pageOf, partitionKey, placeOf, type Page, type PageNode } from '../../../src/lib/source/people-pages.js';
 import { countRequests } from '../../../src/local/requests.js';
 import { emptyState, pack } from '../../../src/lib/source/people-codec.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
@@ -156,7 +156,7 @@ describe('people state pages', () => {
     const split = new Set([pageKey(''), pageKey('1')]);
     await table.submitTransaction([pageKey(''), pageKey('0'), pageKey('1'), pageKey('10'), pageKey('11')].map((rowKey) => ['create', { partitionKey: pk, rowKey, ...(split.has(rowKey) ? { split: true } : {}) }]));
     const target = (prefix: string) => prefix.padEnd(28, '0');
-    const seen = new Map<string, Page | 'split' | null>();
+    const seen = new Map<string, PageNode>();
     const leaf = async (prefix: string) => (await findLeaves(table, ws, 3, [target(prefix)], seen)).get(target(prefix))!.prefix;
     expect(await leaf('01')).toBe('0');
     expect(await leaf('10')).toBe('1' + '0'); // the last leaf found is at depth 2: the next lookup starts there
@@ -170,6 +170,28 @@ describe('people state pages', () => {
       log.stop();
     }
     expect(log.requests.filter((r) => r.includes('peoplestate'))).toEqual([`GET ${services.storage.table(TABLES.peopleState).tableName}`]);
+  });
+
+  it('reads a leaf it let go of (memory) directly, whatever the depth of its last lookup', async () => {
+    const ws = freshWorkspace();
+    const table = services.storage.table(TABLES.peopleState);
+    const pk = partitionKey(ws, 5);
+    const split = new Set([pageKey(''), pageKey('1')]);
+    await table.submitTransaction([pageKey(''), pageKey('0'), pageKey('1'), pageKey('10'), pageKey('11')].map((rowKey) => ['create', { partitionKey: pk, rowKey, ...(split.has(rowKey) ? { split: true } : {}) }]));
+    const target = (prefix: string) => prefix.padEnd(28, '0');
+    const seen = new Map<string, PageNode>();
+    const leaf = async (prefix: string) => (await findLeaves(table, ws, 5, [target(prefix)], seen)).get(target(prefix))!.prefix;
+    expect(await leaf('01')).toBe('0');
+    expect(await leaf('10')).toBe('10'); // the next lookup starts at depth 2
+    seen.set('0', 'leaf'); // let go of (people-recent.ts trimPages)
+    const log = countRequests();
+    try {
+      expect(await leaf('00')).toBe('0'); // g|0 read at once (not g|00 first, a 404)
+    } finally {
+      log.stop();
+    }
+    expect(log.requests.filter((r) => r.includes('peoplestate'))).toEqual([`GET ${table.tableName}`]);
+    expect(typeof seen.get('0')).toBe('object'); // held again
   });
 
   it('reads a page written before pages were deflated (text in j0, j1, …) and takes changes on top of it', async () => {
