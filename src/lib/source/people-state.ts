@@ -5,7 +5,7 @@
 import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, TABLES } from '../platform/storage.js';
-import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page } from './people-pages.js';
+import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page, type PageNode } from './people-pages.js';
 import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
@@ -124,6 +124,15 @@ export const WRITE_STEP_PEOPLE = 1_000;
  */
 export const PENDING_MIN_SHARE = 0.5;
 
+/** Whether the leaf holding `bits` is held in `seen` (a path of markers down to a page), so a lookup reads nothing. */
+function heldLeaf(seen: Map<string, PageNode> | undefined, bits: string): boolean {
+  for (let d = 0; seen && d <= bits.length; d++) {
+    const n = seen.get(bits.slice(0, d));
+    if (n !== 'split') return n !== undefined && n !== null && n !== 'leaf';
+  }
+  return false;
+}
+
 /** What apply did: wrote the pages (as written when in one round), or kept the changes in memory. */
 export type Applied = { nodes?: PageNodes; deferred?: true };
 
@@ -238,14 +247,22 @@ export class PeopleState {
   }
 
   /**
-   * write() in steps of WRITE_STEP_PEOPLE people in place order, from the nodes held (`nodes`), letting
-   * go of pages down to half the memory bound after each step. Returns the nodes when every step
-   * took one round (no conflict), else undefined.
+   * write() of the people whose pages are held (`nodes`) at once (no read: every page written once, in
+   * parallel), then of the others in steps of WRITE_STEP_PEOPLE people in place order, letting go of
+   * pages down to half the memory bound after each step. Returns the nodes when every write took one
+   * round (no conflict), else undefined.
    */
   private async writeInSteps(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, nodes: PageNodes): Promise<PageNodes | undefined> {
-    const placed = ids.map((id) => ({ id, place: placeOf(id) }));
-    placed.sort((a, b) => a.place.partition - b.place.partition || (a.place.bits < b.place.bits ? -1 : a.place.bits > b.place.bits ? 1 : 0));
+    const inHeld: string[] = [];
+    const placed: { id: string; place: { partition: number; bits: string } }[] = [];
+    for (const id of ids) {
+      const place = placeOf(id);
+      if (heldLeaf(nodes.get(place.partition), place.bits)) inHeld.push(id);
+      else placed.push({ id, place });
+    }
     let held: PageNodes | undefined = nodes;
+    if (inHeld.length > 0) held = await this.write(workspaceId, inHeld, update, await this.read(workspaceId, inHeld, { nodes }));
+    placed.sort((a, b) => a.place.partition - b.place.partition || (a.place.bits < b.place.bits ? -1 : a.place.bits > b.place.bits ? 1 : 0));
     for (let i = 0; i < placed.length; i += WRITE_STEP_PEOPLE) {
       const step = placed.slice(i, i + WRITE_STEP_PEOPLE).map((p) => p.id);
       const stored = await this.read(workspaceId, step, { nodes: held ?? new Map() });

@@ -135,7 +135,9 @@ export function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string
   if (nodes.some((n) => n.page && !etags.get(n.key))) return undefined;
   for (const n of nodes) {
     if (n.page && n.changes) for (const [id, value] of n.changes) n.page.people.set(id, value);
-    seen.get(n.partition)!.set(n.prefix, n.page ? { ...n.page, etag: etags.get(n.key) } : 'split');
+    let partition = seen.get(n.partition);
+    if (!partition) seen.set(n.partition, (partition = new Map())); // let go of meanwhile (people-recent.ts trimPages)
+    partition.set(n.prefix, n.page ? { ...n.page, etag: etags.get(n.key) } : 'split');
   }
   return seen;
 }
