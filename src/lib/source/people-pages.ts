@@ -26,8 +26,9 @@ export const BITS = 28;
  * person not in memory reads less): a partition of S characters has pages of about
  * PAGE_MAX_CHARS · √(PAGE_MAX_CHARS / S). A change is a delta whatever the page's size, but a state
  * write touches every page with a pending person: halving every two levels (PAGE_MAX_CHARS² / S)
- * made a backfill write 4× as many pages at every doubling of the workspace (people ingest 18,000 →
- * 2,700 people/s from 50,000 to 400,000 people, against 18,000 → 13,000 now: README, Measured).
+ * made a backfill write 4× as many pages at every doubling of the workspace (with no memory bound,
+ * people ingest fell from ~18,000 to ~2,700 people/s between 50,000 and 400,000 people; with this
+ * size it held 10,800–18,400: README, "the cost of a large workspace").
  */
 export const PAGE_MAX_CHARS = 240_000;
 export const PAGE_MIN_CHARS = 4_000;
