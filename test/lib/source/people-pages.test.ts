@@ -148,16 +148,24 @@ describe('people state pages', () => {
     expect([...states.values()].filter((s) => s.pseq === 0)).toEqual([]);
   });
 
-  it('finds a leaf above the depth of its last lookup among the pages it has seen, without a read', async () => {
+  /**
+   * A partition's trie in a new workspace: the root split, g|0 a leaf, g|1 split into the leaves g|10
+   * and g|11; and a lookup (its leaf's prefix) remembering what it saw in `seen`.
+   */
+  async function smallTrie(partition: number) {
     const ws = freshWorkspace();
     const table = services.storage.table(TABLES.peopleState);
-    const pk = partitionKey(ws, 3);
-    // The trie: the root split, g|0 a leaf, g|1 split into the leaves g|10 and g|11.
+    const pk = partitionKey(ws, partition);
     const split = new Set([pageKey(''), pageKey('1')]);
     await table.submitTransaction([pageKey(''), pageKey('0'), pageKey('1'), pageKey('10'), pageKey('11')].map((rowKey) => ['create', { partitionKey: pk, rowKey, ...(split.has(rowKey) ? { split: true } : {}) }]));
     const target = (prefix: string) => prefix.padEnd(28, '0');
     const seen = new Map<string, PageNode>();
-    const leaf = async (prefix: string) => (await findLeaves(table, ws, 3, [target(prefix)], seen)).get(target(prefix))!.prefix;
+    const leaf = async (prefix: string) => (await findLeaves(table, ws, partition, [target(prefix)], seen)).get(target(prefix))!.prefix;
+    return { table, seen, leaf };
+  }
+
+  it('finds a leaf above the depth of its last lookup among the pages it has seen, without a read', async () => {
+    const { seen, leaf } = await smallTrie(3);
     expect(await leaf('01')).toBe('0');
     expect(await leaf('10')).toBe('1' + '0'); // the last leaf found is at depth 2: the next lookup starts there
     expect([...seen.keys()].sort()).toEqual(['', '0', '1', '10']);
@@ -173,14 +181,7 @@ describe('people state pages', () => {
   });
 
   it('reads a leaf it let go of (memory) directly, whatever the depth of its last lookup', async () => {
-    const ws = freshWorkspace();
-    const table = services.storage.table(TABLES.peopleState);
-    const pk = partitionKey(ws, 5);
-    const split = new Set([pageKey(''), pageKey('1')]);
-    await table.submitTransaction([pageKey(''), pageKey('0'), pageKey('1'), pageKey('10'), pageKey('11')].map((rowKey) => ['create', { partitionKey: pk, rowKey, ...(split.has(rowKey) ? { split: true } : {}) }]));
-    const target = (prefix: string) => prefix.padEnd(28, '0');
-    const seen = new Map<string, PageNode>();
-    const leaf = async (prefix: string) => (await findLeaves(table, ws, 5, [target(prefix)], seen)).get(target(prefix))!.prefix;
+    const { table, seen, leaf } = await smallTrie(5);
     expect(await leaf('01')).toBe('0');
     expect(await leaf('10')).toBe('10'); // the next lookup starts at depth 2
     seen.set('0', 'leaf'); // let go of (people-recent.ts trimPages)
