@@ -147,15 +147,15 @@ export function packLines(lines: string[], name: 'z' | 'd', first = 0): { proper
 }
 
 /** The text of deflated properties `<name>0, <name>1, …` (groups of whole lines), their count and stored bytes. */
-function unpackLines(e: Record<string, unknown>, name: 'z' | 'd', people: Map<string, string>): { bytes: number; stored: number; count: number } {
+function unpackLines(e: Record<string, unknown>, name: 'z' | 'd', people: Map<string, string>, lines: { chars: number }): { bytes: number; stored: number; count: number } {
   let bytes = 0;
   let stored = 0;
   let count = 0;
   for (; e[`${name}${count}`] instanceof Uint8Array; count++) {
     const packed = e[`${name}${count}`] as Uint8Array;
-    const text = inflateRawSync(packed).toString('utf8');
-    readLines(text, people);
-    bytes += Buffer.byteLength(text) + 1;
+    const buffer = inflateRawSync(packed);
+    readLines(buffer.toString('utf8'), people, lines);
+    bytes += buffer.byteLength + 1;
     stored += packed.byteLength;
   }
   return { bytes, stored, count };
@@ -163,33 +163,44 @@ function unpackLines(e: Record<string, unknown>, name: 'z' | 'd', people: Map<st
 
 export const lineOf = (id: string, value: string) => `${encodeKey(id)}\t${value}`;
 
-function readLines(text: string, people: Map<string, string>): void {
-  if (!text) return;
-  for (const line of text.split('\n')) {
-    const tab = line.indexOf('\t');
-    people.set(decodeKey(line.slice(0, tab)), line.slice(tab + 1));
+/**
+ * Reads lines into `people` (a later line for a person replaces an earlier one), adding to
+ * `lines.chars` the characters of each person's line and its newline, each person once (an id's
+ * encoded key has the same length in every line of it).
+ */
+function readLines(text: string, people: Map<string, string>, lines: { chars: number }): void {
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const tab = text.indexOf('\t', start);
+    const key = text.slice(start, tab);
+    const id = key.indexOf('%') < 0 ? key : decodeKey(key);
+    const value = text.slice(tab + 1, end);
+    const before = people.get(id);
+    lines.chars += before === undefined ? end - start + 1 : value.length - before.length;
+    people.set(id, value);
+    start = end + 1;
   }
 }
 
 export function pageOf(partition: number, e: Record<string, unknown>): Page | 'split' {
   if (e.split === true) return 'split';
   const people = new Map<string, string>();
+  const lines = { chars: -1 };
   let bytes: number;
   let baseBytes: number;
   if (e.z0 instanceof Uint8Array) {
-    const base = unpackLines(e, 'z', people);
+    const base = unpackLines(e, 'z', people, lines);
     bytes = base.bytes;
     baseBytes = base.stored;
   } else {
     const text = joinChunks(e); // written before pages were deflated
-    readLines(text, people);
+    readLines(text, people, lines);
     bytes = Buffer.byteLength(text);
     baseBytes = 2 * text.length;
   }
-  const deltas = unpackLines(e, 'd', people);
-  let chars = -1;
-  for (const [id, v] of people) chars += encodeKey(id).length + v.length + 2;
-  return { partition, prefix: String(e.rowKey).slice(PAGES_FROM.length), etag: e.etag as string, people, bytes: bytes + deltas.bytes, chars: Math.max(0, chars), baseBytes, deltaBytes: deltas.stored, deltas: deltas.count };
+  const deltas = unpackLines(e, 'd', people, lines);
+  return { partition, prefix: String(e.rowKey).slice(PAGES_FROM.length), etag: e.etag as string, people, bytes: bytes + deltas.bytes, chars: Math.max(0, lines.chars), baseBytes, deltaBytes: deltas.stored, deltas: deltas.count };
 }
 
 /**

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { encodeKey, int64, TABLES } from '../../../src/lib/platform/storage.js';
-import { findLeaves, lineOf, ownKey, PARTITIONS, pageChars, pageKey, pageOf, partitionKey, placeOf, type Page, type PageNode } from '../../../src/lib/source/people-pages.js';
+import { findLeaves, lineOf, ownKey, packLines, PARTITIONS, pageChars, pageKey, pageOf, partitionKey, placeOf, type Page, type PageNode } from '../../../src/lib/source/people-pages.js';
 import { countRequests } from '../../../src/local/requests.js';
 import { emptyState, pack } from '../../../src/lib/source/people-codec.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
@@ -260,5 +260,20 @@ describe('people state pages', () => {
     }
     const after = Array.from({ length: 700 }, (_, i) => `old/${i}`).filter((id) => encodeKey(id) > encodeKey('old/698'));
     expect(rest).toEqual(after.sort((a, b) => (encodeKey(a) < encodeKey(b) ? -1 : 1)));
+  });
+});
+
+describe('a page as read (pure logic)', () => {
+  it('takes the last line of each person, base then deltas, and counts the characters a rewrite would write', () => {
+    const ids = ['plain', 'a/b%c#d', 'ünï\u0001', 'p4'];
+    const base = packLines(ids.slice(0, 3).map((id, i) => lineOf(id, `{"v":${i}}`)), 'z');
+    // Deltas: one person changed twice (the last line wins), one added, ids that need encoding.
+    const deltas = packLines([lineOf('a/b%c#d', '{"v":"longer value"}'), lineOf('p4', '{}'), lineOf('a/b%c#d', '{"v":"x"}')], 'd');
+    const page = pageOf(2, { rowKey: 'g|01', etag: 'e', ...base.properties, ...deltas.properties });
+    if (page === 'split') throw new Error('not a page');
+    expect([...page.people]).toEqual([['plain', '{"v":0}'], ['a/b%c#d', '{"v":"x"}'], ['ünï\u0001', '{"v":2}'], ['p4', '{}']]);
+    const rewritten = [...page.people].map(([id, v]) => lineOf(id, v)).join('\n');
+    expect(page.chars).toBe(rewritten.length);
+    expect([page.prefix, page.deltas, page.baseBytes, page.deltaBytes]).toEqual(['01', 1, base.bytes, deltas.bytes]);
   });
 });
