@@ -38,7 +38,8 @@ export const PENDING_RECORD_BYTES = 300;
 export const NODE_BYTES = 100;
 const MAX_WORKSPACES = 8;
 
-const held = (n: PageNode): n is Exclude<PageNode, 'split' | 'leaf' | null> => n !== null && n !== 'split' && n !== 'leaf';
+/** Whether a node is a page whose people are held (not a marker, a leaf let go of, or a missing page). */
+export const held = (n: PageNode | undefined): n is Exclude<PageNode, 'split' | 'leaf' | null> => n !== undefined && n !== null && n !== 'split' && n !== 'leaf';
 
 /** The memory an entry takes (estimated): its nodes, its pages' text and its pending records. */
 export function rememberedBytes(nodes: PageNodes, records: number): number {

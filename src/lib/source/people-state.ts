@@ -9,7 +9,7 @@ import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, part
 import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
-import { PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes, type Remembered } from './people-recent.js';
+import { held, PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes, type Remembered } from './people-recent.js';
 import type { Head, SourceLog, SourceRecord } from './source-log.js';
 import { backoff } from './source-log.js';
 import { isConflict, isNotFound } from '../platform/errors.js';
@@ -128,7 +128,7 @@ export const PENDING_MIN_SHARE = 0.5;
 function heldLeaf(seen: Map<string, PageNode> | undefined, bits: string): boolean {
   for (let d = 0; seen && d <= bits.length; d++) {
     const n = seen.get(bits.slice(0, d));
-    if (n !== 'split') return n !== undefined && n !== null && n !== 'leaf';
+    if (n !== 'split') return held(n);
   }
   return false;
 }
@@ -260,17 +260,17 @@ export class PeopleState {
       if (heldLeaf(nodes.get(place.partition), place.bits)) inHeld.push(id);
       else placed.push({ id, place });
     }
-    let held: PageNodes | undefined = nodes;
-    if (inHeld.length > 0) held = await this.write(workspaceId, inHeld, update, await this.read(workspaceId, inHeld, { nodes }));
+    let kept: PageNodes | undefined = nodes;
+    if (inHeld.length > 0) kept = await this.write(workspaceId, inHeld, update, await this.read(workspaceId, inHeld, { nodes }));
     placed.sort((a, b) => a.place.partition - b.place.partition || (a.place.bits < b.place.bits ? -1 : a.place.bits > b.place.bits ? 1 : 0));
     for (let i = 0; i < placed.length; i += WRITE_STEP_PEOPLE) {
       const step = placed.slice(i, i + WRITE_STEP_PEOPLE).map((p) => p.id);
-      const stored = await this.read(workspaceId, step, { nodes: held ?? new Map() });
+      const stored = await this.read(workspaceId, step, { nodes: kept ?? new Map() });
       const after = await this.write(workspaceId, step, update, stored);
-      held = held && after;
+      kept = kept && after;
       trimPages(after ?? stored.nodes, 0, RECENT_MAX_BYTES / 2);
     }
-    return held;
+    return kept;
   }
 
   /**
