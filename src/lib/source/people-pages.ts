@@ -92,6 +92,47 @@ export interface Page {
   baseBytes: number;
   deltaBytes: number;
   deltas: number;
+  /**
+   * Set on a page whose people are not held (a sketch, people-recent.ts trimPages): idHash of each of
+   * its people's ids, sorted; `people` is then empty. A person whose hash is not in it is not in the
+   * page, so a lookup of new people reads nothing and a write appends their lines as deltas (the
+   * ETag and sizes are known); a person whose hash is in it has the page read whole (state.read).
+   */
+  ids?: Uint32Array;
+}
+
+/** FNV-1a of the id's UTF-16 units: a page's sketch (Page.ids) holds it for each of its people. */
+export function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Whether the sketch's hashes (sorted) may hold the id: false only when the id is surely not among them. */
+export function mayHold(ids: Uint32Array, id: string): boolean {
+  const h = idHash(id);
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] < h) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ids.length && ids[lo] === h;
+}
+
+/** The hashes with these ids' added, sorted (a new array: the old one may still be held elsewhere). */
+export function withIds(ids: Uint32Array, added: Iterable<string>): Uint32Array {
+  const more = Array.from(added, idHash);
+  const out = new Uint32Array(ids.length + more.length);
+  out.set(ids);
+  out.set(more, ids.length);
+  return out.sort();
+}
+
+/** A page's sketch: its ETag and sizes, its ids' hashes, not its people (see Page.ids). */
+export function sketchOf(page: Page): Page {
+  return { ...page, people: new Map(), ids: page.ids ?? withIds(new Uint32Array(0), page.people.keys()) };
 }
 
 /** An empty page (an empty partition's root, absent). */

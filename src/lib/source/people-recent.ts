@@ -8,7 +8,7 @@
 // The heads' stateSeq stays below the pending records until they are written (catchUp replays them
 // from the logs in any other process, or after a crash). A stale ETag (another process applied the
 // same records) only makes a write conflict, read again and retry.
-import type { PageNode } from './people-pages.js';
+import { sketchOf, type Page, type PageNode } from './people-pages.js';
 import type { PersonChanges } from './people-state.js';
 import type { Head } from './source-log.js';
 
@@ -38,31 +38,41 @@ export const PENDING_RECORD_BYTES = 300;
 export const NODE_BYTES = 100;
 const MAX_WORKSPACES = 8;
 
-/** Whether a node is a page whose people are held (not a marker, a leaf let go of, or a missing page). */
-export const held = (n: PageNode | undefined): n is Exclude<PageNode, 'split' | 'leaf' | null> => n !== undefined && n !== null && n !== 'split' && n !== 'leaf';
+/** Whether a node is a page, its people held or only its sketch (not a marker, a leaf let go of, or a missing page). */
+export const isPage = (n: PageNode | undefined): n is Page => n !== undefined && n !== null && n !== 'split' && n !== 'leaf';
+
+/** Whether a node is a page whose people are held (not only its sketch). */
+export const held = (n: PageNode | undefined): n is Page => isPage(n) && n.ids === undefined;
+
+/** The memory a node takes (estimated): its entry, and its page's text or its sketch's hashes. */
+const nodeBytes = (n: PageNode): number => NODE_BYTES + (isPage(n) ? (n.ids ? n.ids.byteLength : n.bytes) : 0);
 
 /** The memory an entry takes (estimated): its nodes, its pages' text and its pending records. */
 export function rememberedBytes(nodes: PageNodes, records: number): number {
   let bytes = records * PENDING_RECORD_BYTES;
-  for (const partition of nodes.values()) for (const n of partition.values()) bytes += NODE_BYTES + (held(n) ? n.bytes : 0);
+  for (const partition of nodes.values()) for (const n of partition.values()) bytes += nodeBytes(n);
   return bytes;
 }
 
 /**
- * Lets go of pages (each becomes a `leaf` not held: the next lookup of one of its people reads it)
- * until the entry takes at most `max` bytes; if its markers alone are over, of all its nodes.
- * A workspace larger than memory keeps as much of its state as fits, not nothing: a request then
- * reads only the pages it does not hold. Returns the bytes the entry takes.
+ * Lets go of pages until the entry takes at most `max` bytes: first of their people (a page becomes
+ * its sketch, 4 bytes a person: new people still need no read, people-pages.ts Page.ids), then of
+ * their sketches (a `leaf` not held: the next lookup of one of its people reads it); if its markers
+ * alone are over, of all its nodes. A workspace larger than memory keeps as much of its state as
+ * fits, not nothing: a request then reads only the pages it does not hold. Returns the bytes the entry takes.
  */
 export function trimPages(nodes: PageNodes, records: number, max: number): number {
   let bytes = rememberedBytes(nodes, records);
-  for (const partition of nodes.values()) {
-    if (bytes <= max) break;
-    for (const [prefix, n] of partition) {
+  for (const people of [true, false]) {
+    for (const partition of nodes.values()) {
       if (bytes <= max) break;
-      if (!held(n)) continue;
-      partition.set(prefix, 'leaf');
-      bytes -= n.bytes;
+      for (const [prefix, n] of partition) {
+        if (bytes <= max) break;
+        if (!isPage(n) || held(n) !== people) continue;
+        const next = people ? sketchOf(n) : 'leaf';
+        partition.set(prefix, next);
+        bytes -= nodeBytes(n) - nodeBytes(next);
+      }
     }
   }
   if (bytes > max) {

@@ -5,7 +5,7 @@
 import { TableTransaction, type TransactionAction } from '@azure/data-tables';
 import type { AppStorage } from '../platform/storage.js';
 import { decodeKey, encodeKey, int64, TABLES } from '../platform/storage.js';
-import { findLeaves, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page, type PageNode } from './people-pages.js';
+import { findLeaves, mayHold, OWN, ownKey, pageKey, pageOf, PAGES_FROM, PAGES_UNTIL, partitionKey, PARTITIONS, placeOf, type Page, type PageNode } from './people-pages.js';
 import { emptyState, fromEntity, unpack } from './people-codec.js';
 import { planWrites, written, type StateRead } from './people-writes.js';
 import { legacyChunks, legacyScan } from './people-legacy.js';
@@ -184,7 +184,19 @@ export class PeopleState {
     await Promise.all(
       [...byPartition].map(async ([partition, people]) => {
         if (!nodes.has(partition)) nodes.set(partition, new Map());
-        const leaves = await findLeaves(this.table, workspaceId, partition, people.values(), nodes.get(partition));
+        const seen = nodes.get(partition)!;
+        const leaves = await findLeaves(this.table, workspaceId, partition, people.values(), seen);
+        // A sketch (people-pages.ts Page.ids) that may hold one of them is read whole, for all of its people.
+        const unsure = new Set<string>();
+        for (const [id, bits] of people) {
+          const page = leaves.get(bits)!;
+          if (page.ids && mayHold(page.ids, id)) unsure.add(page.prefix);
+        }
+        if (unsure.size > 0) {
+          for (const prefix of unsure) seen.set(prefix, 'leaf');
+          const again = [...people.values()].filter((bits) => unsure.has(leaves.get(bits)!.prefix));
+          for (const [bits, page] of await findLeaves(this.table, workspaceId, partition, again, seen)) leaves.set(bits, page);
+        }
         for (const [id, bits] of people) {
           const page = leaves.get(bits)!;
           out.pages.set(id, page);
@@ -282,9 +294,11 @@ export class PeopleState {
   private async write(workspaceId: number, ids: string[], update: (s: PersonState) => PersonState | undefined, known?: StateRead): Promise<PageNodes | undefined> {
     let pending = ids;
     let r = known && ids.every((id) => known.states.has(id)) ? known : await this.read(workspaceId, ids);
-    for (let attempt = 0, round = 0; pending.length > 0; round++) {
+    // Whether every write so far went through at once (no conflict, no unit over its bytes): the nodes are then as written.
+    let clean = true;
+    for (let attempt = 0; pending.length > 0; ) {
       const plan = planWrites(workspaceId, pending, r, update);
-      if (plan.transactions.length === 0) return round === 0 ? r.nodes : undefined;
+      if (plan.transactions.length === 0 && plan.unread.length === 0) return clean ? r.nodes : undefined;
       // The gone index first: a person is never gone in the state without being in it.
       for (let i = 0; i < plan.gone.length; i += 100) {
         await this.goneTable.submitTransaction(plan.gone.slice(i, i + 100).map((id) => ['upsert', { partitionKey: String(workspaceId), rowKey: encodeKey(id) }, 'Merge'] as TransactionAction));
@@ -294,13 +308,22 @@ export class PeopleState {
         await pool(plan.transactions, 8, async (tx) => {
           for (const [key, etag] of await this.commit(tx)) etags.set(key, etag);
         });
-        if (round === 0 && plan.deferred.length === 0) return written(r.nodes, plan.nodes, etags);
-        pending = plan.deferred;
+        const nodes: PageNodes | undefined = clean && plan.deferred.length === 0 ? written(r.nodes, plan.nodes, etags) : undefined;
+        clean = nodes !== undefined;
+        pending = [...plan.deferred, ...plan.unread];
+        if (pending.length === 0) return nodes;
+        if (nodes) {
+          // Sketches to rewrite: read whole (the rest of the nodes stays as written), then written.
+          for (const page of plan.unreadPages) nodes.get(page.partition)?.set(page.prefix, 'leaf');
+          r = await this.read(workspaceId, pending, { nodes });
+          continue;
+        }
       } catch (e) {
         if (!isConflict(e) && !isNotFound(e)) throw e;
+        clean = false;
         await backoff(attempt++);
       }
-      if (pending.length > 0) r = await this.read(workspaceId, pending);
+      r = await this.read(workspaceId, pending);
     }
     return undefined;
   }

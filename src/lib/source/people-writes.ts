@@ -1,7 +1,7 @@
 // From state updates to page writes: which pages change, split when over their size, people too large
 // for a page in entities of their own, packed into transactions Azure accepts (people-pages.ts).
 import type { TransactionAction } from '@azure/data-tables';
-import { INLINE_MAX, lineOf, MAX_DELTAS, OWN, ownKey, packLines, pageChars, pageKey, partitionKey, placeOf, splitPage, STORED_MAX_BYTES, unitTransactions, type Page } from './people-pages.js';
+import { INLINE_MAX, lineOf, withIds, MAX_DELTAS, OWN, ownKey, packLines, pageChars, pageKey, partitionKey, placeOf, splitPage, STORED_MAX_BYTES, unitTransactions, type Page } from './people-pages.js';
 import type { PageNodes } from './people-recent.js';
 import { pack, toEntity } from './people-codec.js';
 import { encodeKey } from '../platform/storage.js';
@@ -27,7 +27,8 @@ export const UNIT_BYTES = 1_800_000;
 
 /**
  * The transactions that write `update` of the pending people, and the people left for the next round
- * (a page's unit is full). A page's changed lines are appended as deltas (a Merge) while its deltas
+ * (`deferred`: a page's unit is full; `unread`: on a sketch, `unreadPages`, that must be rewritten,
+ * so read whole first). A page's changed lines are appended as deltas (a Merge) while its deltas
  * stay within its base and the entity's limits; otherwise the page is rewritten whole, and a page over
  * its size is split in its own unit (markers and children).
  */
@@ -59,7 +60,7 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     if (s.goneSince !== null || (s.goneBefore.length > 0 && s.goneBefore !== before.goneBefore)) gone.push(id);
     const value = big ? OWN : json;
     const line = page.people.get(id);
-    unit.chars += line === undefined ? encodeKey(id).length + 1 + value.length + (page.people.size + unit.added > 0 ? 1 : 0) : value.length - line.length;
+    unit.chars += line === undefined ? encodeKey(id).length + 1 + value.length + (page.chars > 0 || unit.added > 0 ? 1 : 0) : value.length - line.length;
     if (line === undefined) unit.added++;
     unit.changes.set(id, value);
     if (big) unit.own.push(ownEtag ? ['update', toEntity(pk, ownKey(id), s), 'Replace', { etag: ownEtag }] : ['create', toEntity(pk, ownKey(id), s)]);
@@ -67,11 +68,19 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
   }
   const byPartition = new Map<number, TransactionAction[][]>();
   const nodes: WrittenNode[] = [];
+  const unread: string[] = [];
+  const unreadPages: Page[] = [];
   for (const [page, unit] of units) {
     const pk = partitionKey(workspaceId, page.partition);
     const key = (prefix: string) => `${pk}|${pageKey(prefix)}`;
     const actions: TransactionAction[] = [];
     const delta = page.etag && unit.chars <= pageChars(page.prefix.length) ? deltaWrite(page, unit.changes) : undefined;
+    if (!delta && page.ids) {
+      // A sketch cannot be rewritten (its people are not held): read whole first (the caller).
+      unread.push(...unit.changes.keys());
+      unreadPages.push(page);
+      continue;
+    }
     if (delta) {
       actions.push(['update', { partitionKey: pk, rowKey: pageKey(page.prefix), ...delta.properties }, 'Merge', { etag: page.etag }]);
       nodes.push({ partition: page.partition, prefix: page.prefix, key: key(page.prefix), page: { ...page, etag: undefined, bytes: page.bytes + delta.textBytes, chars: unit.chars, deltaBytes: page.deltaBytes + delta.bytes, deltas: page.deltas + delta.count }, changes: unit.changes });
@@ -98,7 +107,7 @@ export function planWrites(workspaceId: number, pending: string[], r: StateRead,
     if (!byPartition.has(page.partition)) byPartition.set(page.partition, []);
     byPartition.get(page.partition)!.push(actions);
   }
-  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred, nodes };
+  return { transactions: [...byPartition.values()].flatMap(unitTransactions), gone, deferred, unread, unreadPages, nodes };
 }
 
 /**
@@ -134,7 +143,8 @@ export type WrittenNode = { partition: number; prefix: string; key: string; page
 export function written(seen: PageNodes, nodes: WrittenNode[], etags: Map<string, string | undefined>): PageNodes | undefined {
   if (nodes.some((n) => n.page && !etags.get(n.key))) return undefined;
   for (const n of nodes) {
-    if (n.page && n.changes) for (const [id, value] of n.changes) n.page.people.set(id, value);
+    if (n.page?.ids && n.changes) n.page.ids = withIds(n.page.ids, n.changes.keys());
+    else if (n.page && n.changes) for (const [id, value] of n.changes) n.page.people.set(id, value);
     let partition = seen.get(n.partition);
     if (!partition) seen.set(n.partition, (partition = new Map())); // let go of meanwhile (people-recent.ts trimPages)
     partition.set(n.prefix, n.page ? { ...n.page, etag: etags.get(n.key) } : 'split');

@@ -4,8 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
 import { PENDING_MAX_RECORDS, WRITE_STEP_PEOPLE } from '../../../src/lib/source/people-state.js';
-import { NODE_BYTES, PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes } from '../../../src/lib/source/people-recent.js';
-import type { Page } from '../../../src/lib/source/people-pages.js';
+import { held, isPage, NODE_BYTES, PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes } from '../../../src/lib/source/people-recent.js';
+import { mayHold, PARTITIONS, placeOf, sketchOf, withIds, type Page } from '../../../src/lib/source/people-pages.js';
+import type { PersonChanges } from '../../../src/lib/source/people-state.js';
+import { TABLES } from '../../../src/lib/platform/storage.js';
+import { countRequests, type RequestLog } from '../../../src/local/requests.js';
 
 let a: Services;
 let b: Services;
@@ -93,10 +96,11 @@ describe('memory of remembered pages (pure logic)', () => {
     recent.remember(4, { people: 4, attributes: 4 }, new Map(), new Map(), Math.floor(third / PENDING_RECORD_BYTES));
     expect([1, 2, 3, 4].map((ws) => recent.at(ws, { people: ws, attributes: ws }) !== undefined)).toEqual([false, true, true, true]);
     expect(recent.bytes).toBeLessThanOrEqual(RECENT_MAX_BYTES);
-    // An entry over the bound alone keeps what fits: here not its one page (a leaf not held), and evicts nothing.
+    // An entry over the bound alone keeps what fits: here its one page's sketch, not its text, and evicts nothing.
     recent.remember(5, { people: 5, attributes: 5 }, nodes(RECENT_MAX_BYTES + 1));
     expect([2, 3, 4, 5].map((ws) => recent.at(ws, { people: ws, attributes: ws }) !== undefined)).toEqual([true, true, true, true]);
-    expect(recent.at(5, { people: 5, attributes: 5 })!.nodes.get(0)!.get('')).toBe('leaf');
+    const kept = recent.at(5, { people: 5, attributes: 5 })!.nodes.get(0)!.get('');
+    expect(isPage(kept) && !held(kept) && kept.ids).toEqual(new Uint32Array(0));
     // Pending records alone over the bound: not kept.
     recent.remember(6, { people: 6, attributes: 6 }, new Map(), new Map(), Math.ceil(RECENT_MAX_BYTES / PENDING_RECORD_BYTES) + 1);
     expect(recent.at(6, { people: 6, attributes: 6 })).toBeUndefined();
@@ -104,18 +108,128 @@ describe('memory of remembered pages (pure logic)', () => {
     expect(rememberedBytes(nodes(10), 2)).toBe(NODE_BYTES + 10 + 2 * PENDING_RECORD_BYTES);
   });
 
-  it('lets go of pages, not markers, until an entry fits: a workspace larger than memory keeps what fits', () => {
+  it('lets go of pages, first of their people (a sketch), then of their sketches, not markers, until an entry fits', () => {
+    // 10 people a page: a sketch takes 40 bytes.
+    const full = (prefix: string): Page => ({ ...page(prefix, 1000), people: new Map(Array.from({ length: 10 }, (_, i) => [`${prefix}p${i}`, '[]'])) });
     const trie: PageNodes = new Map([
-      [0, new Map<string, Page | 'split' | 'leaf' | null>([['', 'split'], ['0', page('0', 1000)], ['1', page('1', 1000)]])],
-      [1, new Map<string, Page | 'split' | 'leaf' | null>([['', page('', 1000)], ['0', null]])],
+      [0, new Map<string, Page | 'split' | 'leaf' | null>([['', 'split'], ['0', full('0')], ['1', full('1')]])],
+      [1, new Map<string, Page | 'split' | 'leaf' | null>([['', full('')], ['0', null]])],
     ]);
+    const kinds = () => [...trie.values()].flatMap((p) => [...p.values()].map((n) => (held(n) ? 'page' : isPage(n) ? 'sketch' : n)));
     expect(rememberedBytes(trie, 1)).toBe(5 * NODE_BYTES + 3000 + PENDING_RECORD_BYTES);
-    expect(trimPages(trie, 1, 5 * NODE_BYTES + 2000 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 2000 + PENDING_RECORD_BYTES);
-    expect([...trie.get(0)!.values()].map((n) => (typeof n === 'object' && n ? n.prefix : n))).toEqual(['split', 'leaf', '1']);
-    expect(trimPages(trie, 1, 5 * NODE_BYTES + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + PENDING_RECORD_BYTES);
-    expect([...trie.values()].flatMap((p) => [...p.values()])).toEqual(['split', 'leaf', 'leaf', 'leaf', null]);
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + 2040 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 2040 + PENDING_RECORD_BYTES);
+    expect(kinds()).toEqual(['split', 'sketch', 'page', 'page', null]);
+    // The sketch: the page's ETag and sizes, no people, a hash of each of its ids.
+    const sketch = trie.get(0)!.get('0') as Page;
+    expect({ ...sketch, ids: undefined }).toEqual({ ...page('0', 1000), ids: undefined });
+    expect(sketch.ids!.length).toBe(10);
+    expect(Array.from({ length: 10 }, (_, i) => mayHold(sketch.ids!, `0p${i}`))).toEqual(Array(10).fill(true));
+    expect(['0p10', '1p0', 'p0'].map((id) => mayHold(sketch.ids!, id))).toEqual([false, false, false]);
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + 120 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 120 + PENDING_RECORD_BYTES);
+    expect(kinds()).toEqual(['split', 'sketch', 'sketch', 'sketch', null]);
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + 40 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 40 + PENDING_RECORD_BYTES);
+    expect(kinds()).toEqual(['split', 'leaf', 'leaf', 'sketch', null]);
     // Not even the markers fit: nothing is kept of the trie.
     expect(trimPages(trie, 1, NODE_BYTES)).toBe(PENDING_RECORD_BYTES);
     expect(trie.size).toBe(0);
+  });
+});
+
+describe('sketches of pages let go of (a workspace larger than memory)', () => {
+  const stateTable = () => a.storage.table(TABLES.peopleState).tableName;
+  /** Page reads of the people state among the requests counted. */
+  const pageReads = (log: RequestLog) => log.requests.filter((r) => r === `GET ${stateTable()}`).length;
+  /** Every page held in `nodes` turned into its sketch, as trimPages does under memory pressure. */
+  const sketchAll = (nodes: PageNodes) => {
+    let pages = 0;
+    for (const partition of nodes.values()) for (const [prefix, n] of partition) if (held(n)) (partition.set(prefix, sketchOf(n)), pages++);
+    return pages;
+  };
+  const counted = async <T>(run: () => Promise<T>): Promise<[T, RequestLog]> => {
+    const log = countRequests();
+    try {
+      return [await run(), log];
+    } finally {
+      log.stop();
+    }
+  };
+  /** Changes as ingest hands them over: a person record and two attributes, at seqs past every earlier one. */
+  let seq = 10_000_000;
+  const changesOf = (ids: string[], value: string) =>
+    new Map<string, PersonChanges>(
+      ids.map((id) => [
+        id,
+        {
+          people: [{ seq: ++seq, record: { internal_customer_id: id, customer_id: `c-${id}`, email_addr: null, deleted: false, suppressed: false, created_at: 1, updated_at: 2 } }],
+          attributes: ['plan', 'tier'].map((name) => ({ seq: ++seq, record: { internal_customer_id: id, attribute_name: name, attribute_value: `${name}-${value}`, timestamp: 3 } })),
+        },
+      ]),
+    );
+  const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+  it('new people need no page read, to look up or to write; a person a sketch may hold has the page read whole', async () => {
+    const ws = freshWorkspace();
+    const old = ids('s', 2000);
+    await b.ingest.ingest(ws, 'people', old.map((id) => ({ internal_customer_id: id, customer_id: `c-${id}`, attributes: { plan: 'pro', tier: `t-${id}` } })));
+    await b.people.catchUp(ws); // the pages hold them all
+    const nodes = (await a.people.read(ws, old)).nodes;
+    expect(sketchAll(nodes)).toBe(PARTITIONS);
+
+    // 50 new people: looked up and written (deltas, blind) without a read.
+    const fresh = ids('t', 50);
+    const [known, lookup] = await counted(() => a.people.read(ws, fresh, { nodes }));
+    expect(pageReads(lookup)).toBe(0);
+    expect(fresh.map((id) => known.states.get(id)!.pseq)).toEqual(fresh.map(() => 0));
+    const [applied, write] = await counted(() => a.people.apply(ws, changesOf(fresh, 'new'), known));
+    expect(pageReads(write)).toBe(0);
+    expect(write.requests.length).toBeGreaterThan(0);
+    // The nodes as written: still sketches, now holding the new people's hashes, with their new ETags.
+    const after = applied!.nodes!;
+    const leafOf = (id: string) => [...after.get(placeOf(id).partition)!.values()].find((n): n is Page => isPage(n))!;
+    expect(fresh.every((id) => !held(leafOf(id)) && mayHold(leafOf(id).ids!, id))).toBe(true);
+
+    // Another process reads every person from the pages: the old ones untouched, the new ones as written.
+    const states = await createServices(a.config).people.get(ws, [...old, ...fresh]);
+    expect(old.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'pro' || states.get(id)!.attrs.tier?.[0] !== `t-${id}`)).toEqual([]);
+    expect(fresh.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'plan-new' || states.get(id)!.customer_id !== `c-${id}`)).toEqual([]);
+
+    // A person the page holds: that page is read whole (one read), for every person looked up on it
+    // (here a new one on the same page: each partition is one page at this size).
+    const neighbour = ids('n', 100).find((id) => placeOf(id).partition === placeOf('s7').partition)!;
+    const [one, lookupOld] = await counted(() => a.people.read(ws, ['s7', neighbour], { nodes: after }));
+    expect(pageReads(lookupOld)).toBe(1);
+    expect(one.states.get('s7')!.attrs.tier[0]).toBe('t-s7');
+    expect(held(one.pages.get('s7'))).toBe(true);
+    expect(one.pages.get(neighbour)).toBe(one.pages.get('s7'));
+    expect(one.states.get(neighbour)!.pseq).toBe(0);
+
+    // A new person whose hash the sketch holds (a collision): the page is read, and the person is new.
+    const ghost = 'ghost-0';
+    const leaf = [...after.get(placeOf(ghost).partition)!.entries()].find(([, n]) => isPage(n))!;
+    if (held(leaf[1])) after.get(placeOf(ghost).partition)!.set(leaf[0], sketchOf(leaf[1]));
+    const sketch = after.get(placeOf(ghost).partition)!.get(leaf[0]) as Page;
+    after.get(placeOf(ghost).partition)!.set(leaf[0], { ...sketch, ids: withIds(sketch.ids!, [ghost]) });
+    const [collided, lookupGhost] = await counted(() => a.people.read(ws, [ghost], { nodes: after }));
+    expect(pageReads(lookupGhost)).toBe(1);
+    expect(collided.states.get(ghost)!.pseq).toBe(0);
+    expect(held(collided.pages.get(ghost))).toBe(true);
+  });
+
+  it('a sketch whose new lines would outgrow it is read whole and rewritten (split), in the same write', async () => {
+    const ws = freshWorkspace();
+    const old = ids('s', 300);
+    await b.ingest.ingest(ws, 'people', old.map((id) => ({ internal_customer_id: id, customer_id: `c-${id}`, attributes: { plan: 'pro', tier: `t-${id}` } })));
+    await b.people.catchUp(ws);
+    const nodes = (await a.people.read(ws, old)).nodes;
+    expect(sketchAll(nodes)).toBe(PARTITIONS);
+    // Ten times the people a page holds: every page's deltas would outgrow its base.
+    const fresh = ids('u', 3000);
+    const known = await a.people.read(ws, fresh, { nodes });
+    const [applied, write] = await counted(() => a.people.apply(ws, changesOf(fresh, 'big'), known));
+    expect(pageReads(write)).toBe(PARTITIONS); // each sketch read once, then rewritten
+    expect(applied!.nodes).toBeDefined(); // as written (no conflict): the next request starts from them
+    const states = await createServices(a.config).people.get(ws, [...old, ...fresh]);
+    expect(old.filter((id) => states.get(id)!.attrs.tier?.[0] !== `t-${id}`)).toEqual([]);
+    expect(fresh.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'plan-big')).toEqual([]);
   });
 });
