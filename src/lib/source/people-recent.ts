@@ -42,7 +42,7 @@ const MAX_WORKSPACES = 8;
 export const isPage = (n: PageNode | undefined): n is Page => n !== undefined && n !== null && n !== 'split' && n !== 'leaf';
 
 /** Whether a node is a page whose people are held (not only its sketch). */
-export const held = (n: PageNode | undefined): n is Page => isPage(n) && n.ids === undefined;
+export const held = (n: PageNode | undefined): boolean => isPage(n) && n.ids === undefined;
 
 /** The memory a node takes (estimated): its entry, and its page's text or its sketch's hashes. */
 const nodeBytes = (n: PageNode): number => NODE_BYTES + (isPage(n) ? (n.ids ? n.ids.byteLength : n.bytes) : 0);

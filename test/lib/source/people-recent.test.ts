@@ -142,7 +142,7 @@ describe('sketches of pages let go of (a workspace larger than memory)', () => {
   /** Every page held in `nodes` turned into its sketch, as trimPages does under memory pressure. */
   const sketchAll = (nodes: PageNodes) => {
     let pages = 0;
-    for (const partition of nodes.values()) for (const [prefix, n] of partition) if (held(n)) (partition.set(prefix, sketchOf(n)), pages++);
+    for (const partition of nodes.values()) for (const [prefix, n] of partition) if (isPage(n) && held(n)) (partition.set(prefix, sketchOf(n)), pages++);
     return pages;
   };
   const counted = async <T>(run: () => Promise<T>): Promise<[T, RequestLog]> => {
@@ -206,7 +206,7 @@ describe('sketches of pages let go of (a workspace larger than memory)', () => {
     // A new person whose hash the sketch holds (a collision): the page is read, and the person is new.
     const ghost = 'ghost-0';
     const leaf = [...after.get(placeOf(ghost).partition)!.entries()].find(([, n]) => isPage(n))!;
-    if (held(leaf[1])) after.get(placeOf(ghost).partition)!.set(leaf[0], sketchOf(leaf[1]));
+    if (isPage(leaf[1]) && held(leaf[1])) after.get(placeOf(ghost).partition)!.set(leaf[0], sketchOf(leaf[1]));
     const sketch = after.get(placeOf(ghost).partition)!.get(leaf[0]) as Page;
     after.get(placeOf(ghost).partition)!.set(leaf[0], { ...sketch, ids: withIds(sketch.ids!, [ghost]) });
     const [collided, lookupGhost] = await counted(() => a.people.read(ws, [ghost], { nodes: after }));
