@@ -80,6 +80,10 @@ param exportTimeBudgetSeconds int = 300
 @minValue(1)
 param exportLeaseSeconds int = 540
 
+@description('PEOPLE_STATE_MEMORY_MB: memory a people writer keeps of the people state between its requests, over all workspaces. A quarter of the worker heap (languageWorkers__node__arguments); raise both together.')
+@minValue(1)
+param peopleStateMemoryMb int = 64
+
 @description('Flex Consumption: memory per instance (MB).')
 @allowed([
   512
@@ -323,6 +327,10 @@ var appSettings = concat([
   {
     name: 'EXPORT_LEASE_SECONDS'
     value: string(exportLeaseSeconds)
+  }
+  {
+    name: 'PEOPLE_STATE_MEMORY_MB'
+    value: string(peopleStateMemoryMb)
   }
   {
     // V8 collects the heap before it grows past this, so an export's memory stays flat whatever the

@@ -35,7 +35,7 @@ export const sasKeys = (config: Config): SasKeys => ({ current: config.sasEncryp
 export function createServices(config: Config, clock: Clock = systemClock): Services {
   const storage = appStorage(config.storage, config.exportQueueName, config.storagePrefix);
   const source = new SourceLog(storage);
-  const people = new PeopleState(storage, source);
+  const people = new PeopleState(storage, source, config.peopleStateMemoryBytes);
   const deliveryOwners = new DeliveryOwners(storage, source);
   // Probes of customer containers (validate, PUT) are rate-limited per workspace: the app is no scanner.
   const probes = new FixedWindowLimiter(storage, clock, { name: 'probe', limit: config.probeLimit, windowMs: config.probeWindowMs, what: 'container checks (validate and PUT)', setting: 'PROBE_RATE_LIMIT' });

@@ -43,6 +43,8 @@ export interface Config {
   timeBudgetMs: number;
   /** How long an export holds its pair's lease; a crashed worker's lease expires after this. */
   leaseMs: number;
+  /** Memory a people writer keeps of the state between its requests, over all workspaces (people-recent.ts). */
+  peopleStateMemoryBytes: number;
 }
 
 const positiveInt = (setting: string, fallback: number) =>
@@ -98,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       EXPORT_LEASE_SECONDS: positiveInt('EXPORT_LEASE_SECONDS', 540),
       PROBE_RATE_LIMIT: positiveInt('PROBE_RATE_LIMIT', 20),
       PROBE_RATE_WINDOW_SECONDS: positiveInt('PROBE_RATE_WINDOW_SECONDS', 3600),
+      PEOPLE_STATE_MEMORY_MB: positiveInt('PEOPLE_STATE_MEMORY_MB', 64),
     })
     .safeParse(env);
   if (!limits.success) {
@@ -123,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBytesPerFile: l.EXPORT_MAX_BYTES_PER_FILE,
     timeBudgetMs: l.EXPORT_TIME_BUDGET_SECONDS * 1000,
     leaseMs: l.EXPORT_LEASE_SECONDS * 1000,
+    peopleStateMemoryBytes: l.PEOPLE_STATE_MEMORY_MB * 1024 * 1024,
   };
 }
 

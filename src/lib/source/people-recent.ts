@@ -31,11 +31,16 @@ export interface Remembered {
   heads?: { people: Head; attributes: Head };
 }
 
-/** Memory kept at most, over all workspaces: page text (characters) and pending records (estimated). */
+/**
+ * Memory kept at most, over all workspaces: page text (characters) and pending records (estimated).
+ * The default of PEOPLE_STATE_MEMORY_MB (a quarter of the deployed 256 MiB heap).
+ */
 export const RECENT_MAX_BYTES = 64 * 1024 * 1024;
 export const PENDING_RECORD_BYTES = 300;
 /** A node's entry (prefix, map slot), page or not, estimated. */
 export const NODE_BYTES = 100;
+/** A sketch beyond its hashes: the page object, an empty map, the typed array (measured: 100–700 bytes). */
+export const SKETCH_BYTES = 700;
 const MAX_WORKSPACES = 8;
 
 /** Whether a node is a page, its people held or only its sketch (not a marker, a leaf let go of, or a missing page). */
@@ -45,7 +50,7 @@ export const isPage = (n: PageNode | undefined): n is Page => n !== undefined &&
 export const held = (n: PageNode | undefined): boolean => isPage(n) && n.ids === undefined;
 
 /** The memory a node takes (estimated): its entry, and its page's text or its sketch's hashes. */
-const nodeBytes = (n: PageNode): number => NODE_BYTES + (isPage(n) ? (n.ids ? n.ids.byteLength : n.bytes) : 0);
+const nodeBytes = (n: PageNode): number => NODE_BYTES + (isPage(n) ? (n.ids ? SKETCH_BYTES + n.ids.byteLength : n.bytes) : 0);
 
 /** The memory an entry takes (estimated): its nodes, its pages' text and its pending records. */
 export function rememberedBytes(nodes: PageNodes, records: number): number {
@@ -86,6 +91,8 @@ export class RecentPages {
   /** In the order remembered (the oldest first: evicted first). */
   private readonly entries = new Map<number, Remembered & { bytes: number }>();
 
+  constructor(readonly maxBytes = RECENT_MAX_BYTES) {}
+
   /** What is remembered for the workspace at exactly these heads, else undefined. */
   at(workspaceId: number, heads: { people: number; attributes: number }): Remembered | undefined {
     const e = this.entries.get(workspaceId);
@@ -100,18 +107,17 @@ export class RecentPages {
   }
 
   /**
-   * Remembers the entry, its pages trimmed to RECENT_MAX_BYTES (nothing if its pending records alone
-   * are over), evicting the workspaces remembered longest ago until all of them fit RECENT_MAX_BYTES
-   * and MAX_WORKSPACES.
+   * Remembers the entry, its pages trimmed to maxBytes (nothing if its pending records alone are
+   * over), evicting the workspaces remembered longest ago until all of them fit maxBytes and MAX_WORKSPACES.
    */
   remember(workspaceId: number, at: { people: number; attributes: number; heads?: Remembered['heads'] }, nodes: PageNodes, pending = new Map<string, PersonChanges>(), records = 0): void {
     this.entries.delete(workspaceId);
-    if (records * PENDING_RECORD_BYTES > RECENT_MAX_BYTES) return;
-    const bytes = trimPages(nodes, records, RECENT_MAX_BYTES);
+    if (records * PENDING_RECORD_BYTES > this.maxBytes) return;
+    const bytes = trimPages(nodes, records, this.maxBytes);
     let total = bytes;
     for (const e of this.entries.values()) total += e.bytes;
     for (const [ws, e] of this.entries) {
-      if (total <= RECENT_MAX_BYTES && this.entries.size < MAX_WORKSPACES) break;
+      if (total <= this.maxBytes && this.entries.size < MAX_WORKSPACES) break;
       this.entries.delete(ws);
       total -= e.bytes;
     }

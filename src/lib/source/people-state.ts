@@ -103,7 +103,7 @@ export function applyChanges(before: PersonState, c: PersonChanges): PersonState
 /**
  * Committed records a writer may hold in memory, not yet in the pages (people-recent.ts), before its
  * request writes them: they bound what a crashed writer leaves for catchUp to replay from the logs
- * (~17 segments of 6,000 records, a second or two), and take ~30 MB at most (RECENT_MAX_BYTES bounds
+ * (~17 segments of 6,000 records, a second or two), and take ~30 MB at most (PEOPLE_STATE_MEMORY_MB bounds
  * them with the pages). A write of every page a flush touches costs the same for 25,000 records as
  * for 100,000 (a backfill touches every page each time): 100,000 ingested people 15-20% faster.
  */
@@ -144,12 +144,16 @@ export class PeopleState {
   private readonly indexed = new Set<number>();
   /** Workspaces whose state of the previous layout is known to be migrated. */
   private readonly migratedWorkspaces = new Set<number>();
-  private readonly recent = new RecentPages();
+  private readonly recent: RecentPages;
 
   constructor(
     private readonly storage: AppStorage,
     private readonly source: SourceLog,
-  ) {}
+    /** What a writer keeps in memory of the state, over all workspaces (PEOPLE_STATE_MEMORY_MB). */
+    private readonly memoryBytes = RECENT_MAX_BYTES,
+  ) {
+    this.recent = new RecentPages(memoryBytes);
+  }
 
   private get table() {
     return this.storage.table(TABLES.peopleState);
@@ -250,8 +254,8 @@ export class PeopleState {
     // Kept while few enough to replay and to hold in memory, else written now. The pages held take
     // what the pending records leave, and leave them at least PENDING_MIN_SHARE of the memory (a
     // workspace larger than memory keeps as many pages as fit, people-recent.ts).
-    const pages = Math.min(rememberedBytes(known.nodes, 0), RECENT_MAX_BYTES * (1 - PENDING_MIN_SHARE));
-    if (records < PENDING_MAX_RECORDS && records * PENDING_RECORD_BYTES + pages <= RECENT_MAX_BYTES) {
+    const pages = Math.min(rememberedBytes(known.nodes, 0), this.memoryBytes * (1 - PENDING_MIN_SHARE));
+    if (records < PENDING_MAX_RECORDS && records * PENDING_RECORD_BYTES + pages <= this.memoryBytes) {
       this.recent.remember(workspaceId, { people: heads.people.seq, attributes: heads.attributes.seq, heads }, known.nodes, pending, records);
       return { deferred: true };
     }
@@ -280,7 +284,7 @@ export class PeopleState {
       const stored = await this.read(workspaceId, step, { nodes: kept ?? new Map() });
       const after = await this.write(workspaceId, step, update, stored);
       kept = kept && after;
-      trimPages(after ?? stored.nodes, 0, RECENT_MAX_BYTES / 2);
+      trimPages(after ?? stored.nodes, 0, this.memoryBytes / 2);
     }
     return kept;
   }

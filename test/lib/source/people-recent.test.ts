@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../../src/lib/services.js';
 import { freshWorkspace, testServices } from '../../support/env.js';
 import { PENDING_MAX_RECORDS, WRITE_STEP_PEOPLE } from '../../../src/lib/source/people-state.js';
-import { held, isPage, NODE_BYTES, PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes } from '../../../src/lib/source/people-recent.js';
+import { held, isPage, NODE_BYTES, SKETCH_BYTES, PENDING_RECORD_BYTES, RECENT_MAX_BYTES, RecentPages, rememberedBytes, trimPages, type PageNodes } from '../../../src/lib/source/people-recent.js';
 import { mayHold, PARTITIONS, placeOf, sketchOf, withIds, type Page } from '../../../src/lib/source/people-pages.js';
 import type { PersonChanges } from '../../../src/lib/source/people-state.js';
 import { TABLES } from '../../../src/lib/platform/storage.js';
@@ -90,7 +90,7 @@ describe('memory of remembered pages (pure logic)', () => {
   const nodes = (bytes: number): PageNodes => new Map([[0, new Map([['', page('', bytes)]])]]);
   it('holds at most RECENT_MAX_BYTES over all workspaces, evicting those remembered longest ago', () => {
     const recent = new RecentPages();
-    const third = Math.floor(RECENT_MAX_BYTES / 3) - NODE_BYTES;
+    const third = Math.floor((RECENT_MAX_BYTES - SKETCH_BYTES) / 3) - NODE_BYTES; // room left for a sketch (below)
     for (const ws of [1, 2, 3]) recent.remember(ws, { people: ws, attributes: ws }, nodes(third));
     expect([1, 2, 3].map((ws) => recent.at(ws, { people: ws, attributes: ws }) !== undefined)).toEqual([true, true, true]);
     recent.remember(4, { people: 4, attributes: 4 }, new Map(), new Map(), Math.floor(third / PENDING_RECORD_BYTES));
@@ -109,7 +109,7 @@ describe('memory of remembered pages (pure logic)', () => {
   });
 
   it('lets go of pages, first of their people (a sketch), then of their sketches, not markers, until an entry fits', () => {
-    // 10 people a page: a sketch takes 40 bytes.
+    // 10 people a page: a sketch takes SKETCH_BYTES and 40 bytes of hashes.
     const full = (prefix: string): Page => ({ ...page(prefix, 1000), people: new Map(Array.from({ length: 10 }, (_, i) => [`${prefix}p${i}`, '[]'])) });
     const trie: PageNodes = new Map([
       [0, new Map<string, Page | 'split' | 'leaf' | null>([['', 'split'], ['0', full('0')], ['1', full('1')]])],
@@ -117,7 +117,8 @@ describe('memory of remembered pages (pure logic)', () => {
     ]);
     const kinds = () => [...trie.values()].flatMap((p) => [...p.values()].map((n) => (held(n) ? 'page' : isPage(n) ? 'sketch' : n)));
     expect(rememberedBytes(trie, 1)).toBe(5 * NODE_BYTES + 3000 + PENDING_RECORD_BYTES);
-    expect(trimPages(trie, 1, 5 * NODE_BYTES + 2040 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 2040 + PENDING_RECORD_BYTES);
+    const sketch1 = SKETCH_BYTES + 40;
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + 2000 + sketch1 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 2000 + sketch1 + PENDING_RECORD_BYTES);
     expect(kinds()).toEqual(['split', 'sketch', 'page', 'page', null]);
     // The sketch: the page's ETag and sizes, no people, a hash of each of its ids.
     const sketch = trie.get(0)!.get('0') as Page;
@@ -125,9 +126,9 @@ describe('memory of remembered pages (pure logic)', () => {
     expect(sketch.ids!.length).toBe(10);
     expect(Array.from({ length: 10 }, (_, i) => mayHold(sketch.ids!, `0p${i}`))).toEqual(Array(10).fill(true));
     expect(['0p10', '1p0', 'p0'].map((id) => mayHold(sketch.ids!, id))).toEqual([false, false, false]);
-    expect(trimPages(trie, 1, 5 * NODE_BYTES + 120 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 120 + PENDING_RECORD_BYTES);
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + 3 * sketch1 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 3 * sketch1 + PENDING_RECORD_BYTES);
     expect(kinds()).toEqual(['split', 'sketch', 'sketch', 'sketch', null]);
-    expect(trimPages(trie, 1, 5 * NODE_BYTES + 40 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + 40 + PENDING_RECORD_BYTES);
+    expect(trimPages(trie, 1, 5 * NODE_BYTES + sketch1 + PENDING_RECORD_BYTES)).toBe(5 * NODE_BYTES + sketch1 + PENDING_RECORD_BYTES);
     expect(kinds()).toEqual(['split', 'leaf', 'leaf', 'sketch', null]);
     // Not even the markers fit: nothing is kept of the trie.
     expect(trimPages(trie, 1, NODE_BYTES)).toBe(PENDING_RECORD_BYTES);
@@ -231,5 +232,53 @@ describe('sketches of pages let go of (a workspace larger than memory)', () => {
     const states = await createServices(a.config).people.get(ws, [...old, ...fresh]);
     expect(old.filter((id) => states.get(id)!.attrs.tier?.[0] !== `t-${id}`)).toEqual([]);
     expect(fresh.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'plan-big')).toEqual([]);
+  });
+});
+
+describe('a workspace larger than the writer memory (PEOPLE_STATE_MEMORY_MB=1), through ingest', () => {
+  it('new people are diffed and written without a page read; known people have their pages read; every state exact', async () => {
+    const small = await testServices({ PEOPLE_STATE_MEMORY_MB: '1' });
+    const ws = freshWorkspace();
+    const tier = (i: number) => `tier-${i % 7}-${'x'.repeat(150)}`;
+    const person = (i: number, plan: string) => ({ internal_customer_id: `w${i}`, customer_id: `c${i}`, attributes: { plan, tier: tier(i) } });
+    const batch = (from: number, n: number, plan: (i: number) => string) => Array.from({ length: n }, (_, j) => person(from + j, plan(from + j)));
+    // 8,000 people: ~1.8 MB of page text, over the 1 MiB: the writer holds some of the pages, sketches of the others.
+    for (let i = 0; i < 8000; i += 1000) expect((await small.ingest.ingest(ws, 'people', batch(i, 1000, () => 'free'))).attributeChanges).toBe(2000);
+    const pageReads = (log: RequestLog) => log.requests.filter((r) => r === `GET ${small.storage.table(TABLES.peopleState).tableName}`).length;
+
+    // 1,000 new people: 2 attribute rows each, and no page read (to diff or to write).
+    let log = countRequests();
+    try {
+      expect((await small.ingest.ingest(ws, 'people', batch(8000, 1000, () => 'free'))).attributeChanges).toBe(2000);
+    } finally {
+      log.stop();
+    }
+    // In order: the segment, the commit, then the state write (the bound is small: every request writes).
+    const state = small.storage.table(TABLES.peopleState).tableName;
+    const commit = log.requests.indexOf('POST $batch');
+    expect(pageReads({ requests: log.requests.slice(0, commit) } as RequestLog)).toBe(0); // the diff read no page
+    const written = log.requests.slice(commit);
+    // The write appends to pages as deltas without reading them (PATCH: Merge), and reads only the
+    // pages it rewrites (PUT: Replace; a sketch whose deltas would outgrow its base).
+    expect(written.filter((r) => r === `PATCH ${state}`).length).toBeGreaterThan(0);
+    expect(pageReads(log)).toBeLessThanOrEqual(written.filter((r) => r === `PUT ${state}`).length);
+    expect((await small.source.head(ws, 'people')).stateSeq).toBe(9000);
+
+    // 1,000 known people, one attribute changed for every other one: their pages are read, and only real changes become rows.
+    log = countRequests();
+    try {
+      expect((await small.ingest.ingest(ws, 'people', batch(3000, 1000, (i) => (i % 2 ? 'pro' : 'free')))).attributeChanges).toBe(500);
+    } finally {
+      log.stop();
+    }
+    expect(pageReads(log)).toBeGreaterThan(0);
+    // The same again: nothing changes.
+    expect((await small.ingest.ingest(ws, 'people', batch(3000, 1000, (i) => (i % 2 ? 'pro' : 'free')))).attributeChanges).toBe(0);
+
+    // Another process (default memory) reads every person from the pages.
+    const ids = Array.from({ length: 9000 }, (_, i) => `w${i}`);
+    const states = await createServices(a.config).people.get(ws, ids);
+    const expected = (i: number) => (i >= 3000 && i < 4000 && i % 2 ? 'pro' : 'free');
+    expect(ids.filter((id, i) => states.get(id)!.attrs.plan?.[0] !== expected(i) || states.get(id)!.attrs.tier?.[0] !== tier(i))).toEqual([]);
   });
 });
