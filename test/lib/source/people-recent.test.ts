@@ -216,6 +216,26 @@ describe('sketches of pages let go of (a workspace larger than memory)', () => {
     expect(held(collided.pages.get(ghost))).toBe(true);
   });
 
+  it('a sketch whose page changed since (its ETag stale): the blind delta conflicts, the write reads again and both changes stay', async () => {
+    const ws = freshWorkspace();
+    const old = ids('s', 500);
+    const ingest = (plan: string) => b.ingest.ingest(ws, 'people', old.map((id) => ({ internal_customer_id: id, customer_id: `c-${id}`, attributes: { plan } })));
+    await ingest('pro');
+    await b.people.catchUp(ws);
+    const nodes = (await a.people.read(ws, old)).nodes;
+    expect(sketchAll(nodes)).toBe(PARTITIONS);
+    // Another process rewrites every page meanwhile.
+    await ingest('free');
+    await b.people.catchUp(ws);
+    const fresh = ids('x', 50);
+    const known = await a.people.read(ws, fresh, { nodes });
+    const applied = await a.people.apply(ws, changesOf(fresh, 'late'), known);
+    expect(applied!.nodes).toBeUndefined(); // it conflicted: its nodes are not as written, the next request reads
+    const states = await createServices(a.config).people.get(ws, [...old, ...fresh]);
+    expect(old.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'free')).toEqual([]);
+    expect(fresh.filter((id) => states.get(id)!.attrs.plan?.[0] !== 'plan-late')).toEqual([]);
+  });
+
   it('a sketch whose new lines would outgrow it is read whole and rewritten (split), in the same write', async () => {
     const ws = freshWorkspace();
     const old = ids('s', 300);
