@@ -8,7 +8,7 @@ import { held, isPage, NODE_BYTES, SKETCH_BYTES, PENDING_RECORD_BYTES, RECENT_MA
 import { mayHold, PARTITIONS, placeOf, sketchOf, withIds, type Page } from '../../../src/lib/source/people-pages.js';
 import type { PersonChanges } from '../../../src/lib/source/people-state.js';
 import { TABLES } from '../../../src/lib/platform/storage.js';
-import { countRequests, type RequestLog } from '../../../src/local/requests.js';
+import { countRequests } from '../../../src/local/requests.js';
 
 let a: Services;
 let b: Services;
@@ -136,23 +136,26 @@ describe('memory of remembered pages (pure logic)', () => {
   });
 });
 
+/** Requests of `method` on the people state's table (of services `s`) among `requests`: GET, a page read. */
+const stateRequests = (s: Services, requests: string[], method = 'GET') => requests.filter((r) => r === `${method} ${s.storage.table(TABLES.peopleState).tableName}`).length;
+
+/** What `run` returns, and the storage requests it made, in order. */
+async function counted<T>(run: () => Promise<T>): Promise<[T, string[]]> {
+  const log = countRequests();
+  try {
+    return [await run(), log.requests];
+  } finally {
+    log.stop();
+  }
+}
+
 describe('sketches of pages let go of (a workspace larger than memory)', () => {
-  const stateTable = () => a.storage.table(TABLES.peopleState).tableName;
-  /** Page reads of the people state among the requests counted. */
-  const pageReads = (log: RequestLog) => log.requests.filter((r) => r === `GET ${stateTable()}`).length;
+  const pageReads = (requests: string[]) => stateRequests(a, requests);
   /** Every page held in `nodes` turned into its sketch, as trimPages does under memory pressure. */
   const sketchAll = (nodes: PageNodes) => {
     let pages = 0;
     for (const partition of nodes.values()) for (const [prefix, n] of partition) if (isPage(n) && held(n)) (partition.set(prefix, sketchOf(n)), pages++);
     return pages;
-  };
-  const counted = async <T>(run: () => Promise<T>): Promise<[T, RequestLog]> => {
-    const log = countRequests();
-    try {
-      return [await run(), log];
-    } finally {
-      log.stop();
-    }
   };
   /** Changes as ingest hands them over: a person record and two attributes, at seqs past every earlier one. */
   let seq = 10_000_000;
@@ -183,7 +186,7 @@ describe('sketches of pages let go of (a workspace larger than memory)', () => {
     expect(fresh.map((id) => known.states.get(id)!.pseq)).toEqual(fresh.map(() => 0));
     const [applied, write] = await counted(() => a.people.apply(ws, changesOf(fresh, 'new'), known));
     expect(pageReads(write)).toBe(0);
-    expect(write.requests.length).toBeGreaterThan(0);
+    expect(write.length).toBeGreaterThan(0);
     // The nodes as written: still sketches, now holding the new people's hashes, with their new ETags.
     const after = applied!.nodes!;
     const leafOf = (id: string) => [...after.get(placeOf(id).partition)!.values()].find((n): n is Page => isPage(n))!;
@@ -264,34 +267,24 @@ describe('a workspace larger than the writer memory (PEOPLE_STATE_MEMORY_MB=1), 
     const batch = (from: number, n: number, plan: (i: number) => string) => Array.from({ length: n }, (_, j) => person(from + j, plan(from + j)));
     // 8,000 people: ~1.8 MB of page text, over the 1 MiB: the writer holds some of the pages, sketches of the others.
     for (let i = 0; i < 8000; i += 1000) expect((await small.ingest.ingest(ws, 'people', batch(i, 1000, () => 'free'))).attributeChanges).toBe(2000);
-    const pageReads = (log: RequestLog) => log.requests.filter((r) => r === `GET ${small.storage.table(TABLES.peopleState).tableName}`).length;
 
     // 1,000 new people: 2 attribute rows each, and no page read (to diff or to write).
-    let log = countRequests();
-    try {
-      expect((await small.ingest.ingest(ws, 'people', batch(8000, 1000, () => 'free'))).attributeChanges).toBe(2000);
-    } finally {
-      log.stop();
-    }
+    const [added, requests] = await counted(() => small.ingest.ingest(ws, 'people', batch(8000, 1000, () => 'free')));
+    expect(added.attributeChanges).toBe(2000);
     // In order: the segment, the commit, then the state write (the bound is small: every request writes).
-    const state = small.storage.table(TABLES.peopleState).tableName;
-    const commit = log.requests.indexOf('POST $batch');
-    expect(pageReads({ requests: log.requests.slice(0, commit) } as RequestLog)).toBe(0); // the diff read no page
-    const written = log.requests.slice(commit);
+    const commit = requests.indexOf('POST $batch');
+    expect(stateRequests(small, requests.slice(0, commit))).toBe(0); // the diff read no page
+    const written = requests.slice(commit);
     // The write appends to pages as deltas without reading them (PATCH: Merge), and reads only the
     // pages it rewrites (PUT: Replace; a sketch whose deltas would outgrow its base).
-    expect(written.filter((r) => r === `PATCH ${state}`).length).toBeGreaterThan(0);
-    expect(pageReads(log)).toBeLessThanOrEqual(written.filter((r) => r === `PUT ${state}`).length);
+    expect(stateRequests(small, written, 'PATCH')).toBeGreaterThan(0);
+    expect(stateRequests(small, requests)).toBeLessThanOrEqual(stateRequests(small, written, 'PUT'));
     expect((await small.source.head(ws, 'people')).stateSeq).toBe(9000);
 
     // 1,000 known people, one attribute changed for every other one: their pages are read, and only real changes become rows.
-    log = countRequests();
-    try {
-      expect((await small.ingest.ingest(ws, 'people', batch(3000, 1000, (i) => (i % 2 ? 'pro' : 'free')))).attributeChanges).toBe(500);
-    } finally {
-      log.stop();
-    }
-    expect(pageReads(log)).toBeGreaterThan(0);
+    const [changed, known] = await counted(() => small.ingest.ingest(ws, 'people', batch(3000, 1000, (i) => (i % 2 ? 'pro' : 'free'))));
+    expect(changed.attributeChanges).toBe(500);
+    expect(stateRequests(small, known)).toBeGreaterThan(0);
     // The same again: nothing changes.
     expect((await small.ingest.ingest(ws, 'people', batch(3000, 1000, (i) => (i % 2 ? 'pro' : 'free')))).attributeChanges).toBe(0);
 
